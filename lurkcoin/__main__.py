@@ -1,0 +1,5 @@
+"""Allow ``python -m lurkcoin``."""
+
+from lurkcoin.cli import main
+
+raise SystemExit(main())

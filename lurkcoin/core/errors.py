@@ -1,0 +1,72 @@
+"""API error codes of the lurkcoinV3 protocol and the exception that carries them.
+
+The first 13 codes and their messages are the reference server's, byte for byte;
+the rest are ours and keep the same ``ERR_`` + upper-case shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERRORS: dict[str, tuple[int, str]] = {
+    # The reference server's codes (spec, error table).
+    "ERR_INVALIDLOGIN": (401, "Invalid login!"),
+    "ERR_INVALIDREQUEST": (400, "Invalid request."),
+    "ERR_PAYLOADTOOLARGE": (
+        413,
+        "Request body too large. You may send a maximum of 4096 bytes.",
+    ),
+    "ERR_SERVERNOTFOUND": (400, "Server not found!"),
+    "ERR_INVALIDAMOUNT": (400, "Invalid number!"),
+    "ERR_CANNOTPAYNOTHING": (400, "You cannot pay someone \u00a40.00!"),
+    "ERR_CANNOTAFFORD": (400, "You cannot afford to do that!"),
+    "ERR_SOURCEUSERNAMETOOLONG": (400, "The source username is too long!"),
+    "ERR_USERNAMETOOLONG": (400, "The target username is too long!"),
+    "ERR_SOURCESERVERNOTFOUND": (400, 'The "from" server does not exist!'),
+    "ERR_TARGETSERVERNOTFOUND": (400, 'The "to" server does not exist!'),
+    "ERR_TRANSACTIONLIMIT": (400, "The amount you specified exceeds the max spend!"),
+    "ERR_INTERNALERROR": (500, "Internal error!"),
+    # Codes we add for new endpoints and parameters.
+    "ERR_IDEMPOTENCYKEYREUSED": (
+        409,
+        "This idempotency key was already used with a different request.",
+    ),
+    "ERR_INVALIDIDEMPOTENCYKEY": (400, "Invalid idempotency key."),
+    "ERR_TOOMANYREQUESTS": (429, "Too many failed login attempts. Try again later."),
+    "ERR_FORBIDDEN": (403, "This key is not allowed to do that."),
+    "ERR_INVALIDWEBHOOKURL": (400, "Invalid webhook URL."),
+    "ERR_TRANSACTIONNOTFOUND": (400, "Transaction not found!"),
+    "ERR_SERVEREXISTS": (400, "A server with that name already exists!"),
+    "ERR_SERVERNOTEMPTY": (
+        400,
+        "The server still holds a balance or pending transactions!",
+    ),
+}
+
+# An unknown code is a bug on our side, so it is reported like an internal error.
+_UNKNOWN_STATUS = 500
+_UNKNOWN_MESSAGE = ERRORS["ERR_INTERNALERROR"][1]
+
+
+class LurkcoinError(Exception):
+    """An API-level failure: ``code`` is the wire code, ``message`` its text."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        if message is None:
+            message = ERRORS.get(code, (_UNKNOWN_STATUS, _UNKNOWN_MESSAGE))[1]
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    @property
+    def status(self) -> int:
+        """HTTP status of the error (500 for a code missing from the table)."""
+        return ERRORS.get(self.code, (_UNKNOWN_STATUS, ""))[0]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def error_body(err: LurkcoinError) -> dict[str, Any]:
+    """The JSON body of a failure, keys in the reference server's order."""
+    return {"error": err.code, "message": err.message, "success": False}

@@ -1,0 +1,85 @@
+"""Server accounts: creation, settings, tokens, operator adjustments and deletion.
+
+Like payments, each function runs inside one SAVEPOINT on the writer thread.
+"""
+
+from __future__ import annotations
+
+from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.core.money import MAX_TARGET_BALANCE
+from lurkcoin.core.names import server_uid
+from lurkcoin.models import Server
+from lurkcoin.store.writes import WriteTx
+
+
+def _live(tx: WriteTx, server_id: int) -> Server:
+    server = tx.server_by_id(server_id)
+    if server is None:
+        raise LurkcoinError("ERR_SERVERNOTFOUND")
+    return server
+
+
+def check_target_balance(cents: int) -> None:
+    if not 0 <= cents <= MAX_TARGET_BALANCE:
+        raise LurkcoinError("ERR_INVALIDAMOUNT")
+
+
+def create_server(tx: WriteTx, *, name: str, balance: int, target_balance: int,
+                  token_hash: bytes | None, webhook_url: str | None, now: int,
+                  reason: str = "opening balance") -> Server:
+    uid = server_uid(name)
+    if not name.strip() or not uid.strip("_"):
+        raise LurkcoinError("ERR_INVALIDREQUEST", "A server name needs a letter or digit.")
+    if tx.server_by_uid(uid) is not None:
+        raise LurkcoinError("ERR_SERVEREXISTS")
+    check_target_balance(target_balance)
+    if balance < 0:
+        raise LurkcoinError("ERR_INVALIDAMOUNT")
+    server_id = tx.insert_server(uid=uid, name=name, target_balance=target_balance,
+                                 token_hash=token_hash, webhook_url=webhook_url, now=now)
+    if balance:
+        adjust_balance(tx, server_id, balance, reason, now)
+    return _live(tx, server_id)
+
+
+def adjust_balance(tx: WriteTx, server_id: int, delta: int, reason: str, now: int) -> Server:
+    """An operator's change: a pair of entries against the issuance account."""
+    server = _live(tx, server_id)
+    if not reason.strip():
+        raise LurkcoinError("ERR_INVALIDREQUEST", "An adjustment needs a reason.")
+    if delta == 0:
+        raise LurkcoinError("ERR_CANNOTPAYNOTHING")
+    if server.balance + delta < 0:
+        raise LurkcoinError("ERR_CANNOTAFFORD")
+    adjustment_id = tx.insert_adjustment(server.id, delta, reason, now)
+    tx.post(tx.issuance_id, server.id, delta, adjustment_id=adjustment_id)
+    return _live(tx, server_id)
+
+
+def set_target_balance(tx: WriteTx, server_id: int, cents: int, now: int) -> None:
+    check_target_balance(cents)
+    _live(tx, server_id)
+    tx.update_server(server_id, now, target_balance=cents)
+
+
+def set_token_hash(tx: WriteTx, server_id: int, token_hash: bytes, now: int) -> None:
+    _live(tx, server_id)
+    tx.update_server(server_id, now, token_hash=token_hash)
+
+
+def set_webhook(tx: WriteTx, server_id: int, url: str | None, secret: str | None,
+                now: int) -> None:
+    """Set (or clear, with None) the normalised webhook URL and its signing secret."""
+    _live(tx, server_id)
+    tx.update_server(server_id, now, webhook_url=url, webhook_secret=secret if url else None)
+    if url is None:
+        tx.clear_webhook(server_id)
+
+
+def delete_server(tx: WriteTx, server_id: int, now: int) -> None:
+    """Refused while the server holds money or has transactions waiting for it."""
+    server = _live(tx, server_id)
+    if server.balance != 0 or tx.has_pending(server.id):
+        raise LurkcoinError("ERR_SERVERNOTEMPTY")
+    tx.clear_webhook(server.id)
+    tx.update_server(server.id, now, deleted_at=now, token_hash=None)

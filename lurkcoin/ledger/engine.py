@@ -1,0 +1,273 @@
+"""The Ledger: the one object the API, the CLI and the workers talk to.
+
+Reads of server state come from the in-memory cache; history and pending
+queues from the read connection; every change goes through the store's single
+writer as one operation in one database transaction. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from decimal import Decimal
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Iterable
+
+from lurkcoin.config import Config
+from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.core.money import format_balance
+from lurkcoin.core.names import clean_username, server_uid, username_too_long
+from lurkcoin.core.urls import normalise_webhook_url
+from lurkcoin.ledger import accounts, payments
+from lurkcoin.ledger.backup import (
+    BackupError,
+    ImportReport,
+    import_records,
+    parse_backup,
+    server_json,
+)
+from lurkcoin.ledger.cache import ServerCache
+from lurkcoin.ledger.payments import PaymentRequest, Rules
+from lurkcoin.ledger.tokens import hash_token, new_token, token_matches
+from lurkcoin.models import Server, Transaction
+from lurkcoin.store.sqlite import BatchOutcome, SqliteStore
+
+IDEMPOTENCY_KEY_MAX = 255
+IDEMPOTENCY_KEEP_SECONDS = 24 * 3600
+
+
+@dataclass
+class CheckReport:
+    """The invariant check: ``ok`` is False when money was lost or created."""
+
+    problems: list[str] = field(default_factory=list)
+    failed_refunds: list[Transaction] = field(default_factory=list)
+    circulating: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class Ledger:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.rules = Rules(formula=config.exchange.formula,  # type: ignore[arg-type]
+                           max_spend=config.exchange.max_spend)
+        self.store = SqliteStore(config.database.path, synchronous=config.database.synchronous,
+                                 max_batch=config.database.max_batch)
+        self.cache = ServerCache()
+        self.store.on_commit.append(self.cache.apply)
+
+    @classmethod
+    async def open(cls, config: Config) -> "Ledger":
+        ledger = cls(config)
+        await ledger.store.open()
+        ledger.cache.load(await ledger.store.all_servers())
+        return ledger
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def on_commit(self, callback: Callable[[BatchOutcome], None]) -> None:
+        self.store.on_commit.append(callback)
+
+    async def refresh_if_changed(self) -> bool:
+        """Pick up changes another process (the CLI) committed; True if there were any."""
+        outcome = await self.store.external_changes()
+        if outcome is None:
+            return False
+        for callback in self.store.on_commit:
+            callback(outcome)
+        return True
+
+    # -- reads --------------------------------------------------------------
+
+    def server(self, name: str) -> Server | None:
+        return self.cache.by_name(name)
+
+    def require_server(self, name: str) -> Server:
+        server = self.cache.by_name(name)
+        if server is None:
+            raise LurkcoinError("ERR_SERVERNOTFOUND")
+        return server
+
+    def servers(self) -> list[Server]:
+        return self.cache.servers()
+
+    def authenticate(self, name: str, token: str) -> Server | None:
+        server = self.cache.by_name(name)
+        if server is None or not token_matches(token, server.token_hash):
+            return None
+        return server
+
+    async def history(self, server: Server, limit: int = 10,
+                      before: str | None = None) -> list[Transaction]:
+        """Newest first; ``before`` (a transaction id) pages on to older ones."""
+        before_seq = None
+        if before is not None:
+            anchor = await self._reader().transaction(before)
+            if anchor is None:
+                raise LurkcoinError("ERR_TRANSACTIONNOTFOUND")
+            before_seq = anchor.seq
+        found = await self._reader().history(server.id, limit, before_seq)
+        if found is None:  # a real id, but not in this server's history
+            raise LurkcoinError("ERR_TRANSACTIONNOTFOUND")
+        return found
+
+    async def pending(self, server: Server) -> list[Transaction]:
+        return await self._reader().pending(server.id)
+
+    async def transaction(self, txn_id: str) -> Transaction | None:
+        return await self._reader().transaction(txn_id)
+
+    def quote(self, source: str, target: str, amount: int) -> int:
+        """The exchange_rates answer: ``amount`` from ``source``'s currency to ``target``'s."""
+        return payments.quote(self.cache.by_name, source, target, amount, self.rules)
+
+    def _reader(self):  # type: ignore[no-untyped-def]
+        if self.store.reader is None:
+            raise RuntimeError("ledger is closed")
+        return self.store.reader
+
+    # -- payments -------------------------------------------------------------
+
+    async def pay(self, source: Server, *, source_user: str, target_user: str,
+                  target_server: str, amount: int, local_currency: bool,
+                  idempotency_key: str | None = None) -> Transaction:
+        """Validate in the spec's order, then run the payment in the writer."""
+        if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
+            raise LurkcoinError("ERR_INVALIDIDEMPOTENCYKEY")
+        if self.cache.by_name(target_server) is None:
+            raise LurkcoinError("ERR_SERVERNOTFOUND")
+        source_user = clean_username(source_user)
+        target_user = clean_username(target_user)
+        if username_too_long(source_user):
+            raise LurkcoinError("ERR_SOURCEUSERNAMETOOLONG")
+        if username_too_long(target_user):
+            raise LurkcoinError("ERR_USERNAMETOOLONG")
+        req = PaymentRequest(source.id, source_user, target_user, target_server, amount,
+                             local_currency, idempotency_key)
+        return await self.store.write(partial(payments.pay, req=req, rules=self.rules,
+                                              now=_now()))
+
+    async def acknowledge(self, server: Server, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        return await self.store.write(
+            lambda tx: payments.acknowledge(tx, server.id, ids, _now()))
+
+    async def reject(self, server: Server, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        return await self.store.write(lambda tx: payments.reject(tx, server.id, ids, _now()))
+
+    # -- accounts -------------------------------------------------------------
+
+    async def create_server(self, name: str, *, balance: int = 0, target_balance: int = 0,
+                            webhook_url: str | None = None) -> tuple[Server, str]:
+        """Returns the new server and its token (shown once, stored hashed)."""
+        token = new_token()
+        url = normalise_webhook_url(webhook_url) if webhook_url else None
+        server = await self.store.write(lambda tx: accounts.create_server(
+            tx, name=name, balance=balance, target_balance=target_balance,
+            token_hash=hash_token(token), webhook_url=url, now=_now()))
+        return server, token
+
+    async def adjust_balance(self, name: str, delta: int, reason: str) -> Server:
+        server = self.require_server(name)
+        return await self.store.write(
+            lambda tx: accounts.adjust_balance(tx, server.id, delta, reason, _now()))
+
+    async def set_target_balance(self, server: Server | str, cents: int) -> None:
+        s = self.require_server(server) if isinstance(server, str) else server
+        await self.store.write(lambda tx: accounts.set_target_balance(tx, s.id, cents, _now()))
+
+    async def regenerate_token(self, server: Server | str) -> str:
+        s = self.require_server(server) if isinstance(server, str) else server
+        token = new_token()
+        digest = hash_token(token)
+        await self.store.write(lambda tx: accounts.set_token_hash(tx, s.id, digest, _now()))
+        return token
+
+    async def set_webhook_url(self, server: Server | str, url: str | None,
+                              secret: str | None = None) -> str | None:
+        """Normalise and store (or clear) the webhook URL; returns what was stored."""
+        s = self.require_server(server) if isinstance(server, str) else server
+        normalised = normalise_webhook_url(url) if url is not None else None
+        await self.store.write(
+            lambda tx: accounts.set_webhook(tx, s.id, normalised, secret, _now()))
+        return normalised
+
+    async def delete_server(self, name: str) -> None:
+        server = self.require_server(name)
+        await self.store.write(lambda tx: accounts.delete_server(tx, server.id, _now()))
+
+    async def expire_idempotency_keys(self) -> int:
+        cutoff = _now() - IDEMPOTENCY_KEEP_SECONDS
+        return await self.store.write(lambda tx: tx.idempotency_expire(cutoff))
+
+    # -- backups ---------------------------------------------------------------
+
+    async def import_backup(self, data: Any) -> ImportReport:
+        """Import a lurkcoin-core backup (parsed list, or its JSON text): all or nothing."""
+        if isinstance(data, (str, bytes)):
+            try:
+                data = json.loads(data, parse_float=Decimal, parse_constant=_no_constants)
+            except ValueError as exc:
+                raise BackupError(f"not valid JSON: {exc}") from None
+        records, transactions = parse_backup(data)
+        return await self.store.write(
+            lambda tx: import_records(tx, records, transactions, _now()))
+
+    async def export_backup(self) -> str:
+        """Every live server in the lurkcoin-core backup format, as JSON text."""
+        reader = self._reader()
+        parts = []
+        async with reader.snapshot():
+            for server in await reader.servers():
+                history = await reader.history(server.id, 1 << 62) or []
+                pending = await reader.pending(server.id)
+                parts.append(server_json(server, history, pending))
+        return "[\n" + ",\n".join(parts) + "\n]\n"
+
+    # -- invariants -------------------------------------------------------------
+
+    async def check(self) -> CheckReport:
+        totals = await self._reader().totals()
+        report = CheckReport(failed_refunds=totals.failed_refunds)
+        for uid, stored, summed in totals.balance_mismatches:
+            report.problems.append(
+                f"{uid}: stored balance {format_balance(stored)} but its entries sum to "
+                f"{format_balance(summed)}")
+        if totals.entries_total != 0:
+            report.problems.append(
+                f"ledger entries sum to {format_balance(totals.entries_total)}, not zero")
+        if totals.balances_total != 0:
+            report.problems.append(
+                f"balances (with issuance) sum to {format_balance(totals.balances_total)}, "
+                "not zero")
+        for uid, balance in totals.negative_balances:
+            report.problems.append(f"{uid}: negative balance {format_balance(balance)}")
+        if totals.unbalanced_postings:
+            report.problems.append(
+                f"{totals.unbalanced_postings} postings whose entries do not sum to zero")
+        report.circulating = sum(s.balance for s in self.cache.servers())
+        return report
+
+    async def wait_idle(self) -> None:
+        """Let queued writes finish (used by tests and shutdown)."""
+        await self.store.write(lambda tx: None)
+        await asyncio.sleep(0)
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
+
+
+def valid_idempotency_key(key: str) -> bool:
+    return 0 < len(key) <= IDEMPOTENCY_KEY_MAX and all(0x20 < ord(c) < 0x7F for c in key)

@@ -1,0 +1,44 @@
+"""The records the ledger hands around: servers and transactions (money in cents)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    id: int
+    uid: str
+    name: str
+    kind: str
+    balance: int
+    target_balance: int
+    token_hash: bytes | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One payment or refund; immutable apart from its status."""
+
+    seq: int
+    id: str
+    source: str
+    source_server: str
+    target: str
+    target_server: str
+    amount: int
+    sent_amount: int
+    received_amount: int
+    time: int
+    revertable: bool
+    status: str
+    source_server_id: int | None = None
+    target_server_id: int | None = None
+    processed_at: int | None = None
+    refund_of: str | None = None
+    refund_id: str | None = None
+    refund_failed: str | None = None

@@ -1,0 +1,1 @@
+"""Persistence: every SQL statement of the program lives in this package."""

@@ -1,0 +1,312 @@
+"""The ledger engine on real SQLite files: money rules, atomicity, invariants."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lurkcoin.config import Config
+from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.ledger import Ledger
+from lurkcoin.store.migrate import SchemaTooNew
+
+
+def make_config(tmp_path: Path, formula: str = "integral") -> Config:
+    config = Config()
+    config.database.path = str(tmp_path / "ledger.db")
+    config.exchange.formula = formula
+    return config
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path):
+    ledger = await Ledger.open(make_config(tmp_path))
+    yield ledger
+    await ledger.close()
+
+
+async def pay(ledger: Ledger, source: str, target: str, cents: int, *, user: str = "bob",
+              local: bool = False, key: str | None = None):
+    return await ledger.pay(ledger.require_server(source), source_user="alice",
+                            target_user=user, target_server=target, amount=cents,
+                            local_currency=local, idempotency_key=key)
+
+
+async def assert_clean(ledger: Ledger) -> None:
+    report = await ledger.check()
+    assert report.ok, report.problems
+
+
+async def test_payment_moves_money_and_queues_it(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=10_000)
+    await ledger.create_server("Bravo")
+    t = await pay(ledger, "alpha", "BRAVO", 1_234)
+    assert (t.amount, t.sent_amount, t.received_amount, t.status) == (1234, 1234, 1234, "pending")
+    assert t.source_server == "Alpha" and t.target_server == "Bravo" and t.revertable
+    assert ledger.require_server("alpha").balance == 8_766
+    assert ledger.require_server("bravo").balance == 1_234
+    assert [p.id for p in await ledger.pending(ledger.require_server("bravo"))] == [t.id]
+    assert [h.id for h in await ledger.history(ledger.require_server("alpha"))] == [t.id]
+    await assert_clean(ledger)
+
+
+async def test_payment_to_empty_user_is_not_queued(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=500)
+    await ledger.create_server("Bravo")
+    t = await pay(ledger, "alpha", "bravo", 100, user="")
+    assert t.status == "settled"
+    assert await ledger.pending(ledger.require_server("bravo")) == []
+
+
+async def test_concurrent_payments_never_overdraw(ledger: Ledger) -> None:
+    """200 concurrent payments from a server that can afford exactly 100."""
+    await ledger.create_server("Payer", balance=100 * 250)
+    await ledger.create_server("Payee")
+    results = await asyncio.gather(*(pay(ledger, "payer", "payee", 250) for _ in range(200)),
+                                   return_exceptions=True)
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(ok) == 100
+    assert {getattr(e, "code", repr(e)) for e in failed} == {"ERR_CANNOTAFFORD"}
+    assert len(failed) == 100
+    assert ledger.require_server("payer").balance == 0
+    assert ledger.require_server("payee").balance == 25_000
+    assert len({t.id for t in ok}) == 100
+    assert ledger.store.batches < 200  # group commit actually grouped
+    await assert_clean(ledger)
+
+
+@pytest.mark.parametrize("cents, code", [
+    (0, "ERR_CANNOTPAYNOTHING"),
+    (-5, "ERR_INVALIDAMOUNT"),
+    (1_000_001, "ERR_TRANSACTIONLIMIT"),
+    (600, "ERR_CANNOTAFFORD"),
+])
+async def test_money_rules_refuse_and_change_nothing(ledger: Ledger, cents: int,
+                                                     code: str) -> None:
+    await ledger.create_server("Alpha", balance=500)
+    await ledger.create_server("Bravo")
+    with pytest.raises(LurkcoinError) as err:
+        await pay(ledger, "alpha", "bravo", cents)
+    assert err.value.code == code
+    assert ledger.require_server("alpha").balance == 500
+    assert await ledger.history(ledger.require_server("alpha")) == []
+    await assert_clean(ledger)
+
+
+async def test_unknown_target_and_long_names(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=500)
+    with pytest.raises(LurkcoinError, match="ERR_SERVERNOTFOUND"):
+        await pay(ledger, "alpha", "nowhere", 100)
+    with pytest.raises(LurkcoinError) as err:
+        await ledger.pay(ledger.require_server("alpha"), source_user="s" * 49,
+                         target_user="t" * 49, target_server="alpha", amount=1,
+                         local_currency=False)
+    assert err.value.code == "ERR_SOURCEUSERNAMETOOLONG"
+
+
+async def test_self_payment_matched_by_uid_appears_once(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=500)
+    t = await pay(ledger, "alpha", "ALPHA", 300)
+    assert t.received_amount == 300
+    assert ledger.require_server("alpha").balance == 500
+    assert [h.id for h in await ledger.history(ledger.require_server("alpha"))] == [t.id]
+    with pytest.raises(LurkcoinError, match="ERR_CANNOTAFFORD"):
+        await pay(ledger, "alpha", "alpha", 501)
+    await assert_clean(ledger)
+
+
+async def test_reject_refunds_exactly_what_moved_in_one_step(tmp_path: Path) -> None:
+    ledger = await Ledger.open(make_config(tmp_path, formula="reference"))
+    try:
+        await ledger.create_server("Alpha", balance=100_000)
+        await ledger.create_server("Bravo", balance=50_000_000, target_balance=50_000_000)
+        t = await pay(ledger, "alpha", "bravo", 10_000)
+        assert t.received_amount == 9_999
+        # Someone moves Bravo's rate before it rejects: the refund is not re-priced.
+        await ledger.adjust_balance("bravo", -40_000_000, "rate move")
+        bravo = ledger.require_server("bravo")
+        assert await ledger.reject(bravo, [t.id, t.id, "T0-00000000"]) == 1
+        assert ledger.require_server("alpha").balance == 100_000
+        refund, = await ledger.pending(ledger.require_server("alpha"))
+        assert (refund.amount, refund.sent_amount, refund.received_amount) == (10_000, 9_999,
+                                                                               10_000)
+        assert (refund.source, refund.target, refund.revertable) == ("bob", "alice", False)
+        assert refund.refund_of == t.id
+        stored = await ledger.transaction(t.id)
+        assert stored is not None and stored.status == "rejected"
+        assert stored.refund_id == refund.id
+        # Rejecting again, or the refund itself by the wrong server, changes nothing.
+        assert await ledger.reject(ledger.require_server("bravo"), [t.id, refund.id]) == 0
+        await assert_clean(ledger)
+    finally:
+        await ledger.close()
+
+
+async def test_refund_that_cannot_be_paid_is_recorded(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Poor")
+    t = await pay(ledger, "alpha", "poor", 1_000)
+    await pay(ledger, "poor", "alpha", 1_000, user="")
+    assert await ledger.reject(ledger.require_server("poor"), [t.id]) == 1
+    stored = await ledger.transaction(t.id)
+    assert stored is not None and stored.status == "rejected" and stored.refund_id is None
+    assert stored.refund_failed and "cannot cover" in stored.refund_failed
+    report = await ledger.check()
+    assert report.ok and [f.id for f in report.failed_refunds] == [t.id]
+
+
+async def test_acknowledge_ignores_foreign_and_processed_ids(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+    t1 = await pay(ledger, "alpha", "bravo", 100)
+    t2 = await pay(ledger, "alpha", "bravo", 100)
+    assert await ledger.acknowledge(ledger.require_server("alpha"), [t1.id]) == 0
+    assert await ledger.acknowledge(ledger.require_server("bravo"), [t1.id, "nope"]) == 1
+    assert await ledger.acknowledge(ledger.require_server("bravo"), [t1.id]) == 0
+    assert [p.id for p in await ledger.pending(ledger.require_server("bravo"))] == [t2.id]
+    stored = await ledger.transaction(t1.id)
+    assert stored is not None and stored.status == "acknowledged"
+
+
+async def test_history_pages_through_everything(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=100_000)
+    await ledger.create_server("Bravo")
+    sent = [await pay(ledger, "alpha", "bravo", 10) for _ in range(25)]
+    alpha = ledger.require_server("alpha")
+    assert [t.id for t in await ledger.history(alpha)] == [t.id for t in sent[::-1][:10]]
+    seen, before = [], None
+    while True:
+        page = await ledger.history(alpha, limit=7, before=before)
+        if not page:
+            break
+        seen += page
+        before = page[-1].id
+    assert [t.id for t in seen] == [t.id for t in sent[::-1]]
+    with pytest.raises(LurkcoinError, match="ERR_TRANSACTIONNOTFOUND"):
+        await ledger.history(alpha, before="T1-00000000")
+
+
+async def test_idempotency_key_pays_once(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+    results = await asyncio.gather(*(pay(ledger, "alpha", "bravo", 100, key="k-1")
+                                     for _ in range(20)))
+    assert len({t.id for t in results}) == 1
+    assert ledger.require_server("alpha").balance == 900
+    with pytest.raises(LurkcoinError, match="ERR_IDEMPOTENCYKEYREUSED"):
+        await pay(ledger, "alpha", "bravo", 200, key="k-1")
+    with pytest.raises(LurkcoinError, match="ERR_INVALIDIDEMPOTENCYKEY"):
+        await pay(ledger, "alpha", "bravo", 200, key="has space")
+
+
+async def test_adjustments_go_through_issuance(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.adjust_balance("alpha", -400, "chargeback")
+    with pytest.raises(LurkcoinError, match="ERR_CANNOTAFFORD"):
+        await ledger.adjust_balance("alpha", -700, "too much")
+    with pytest.raises(LurkcoinError, match="ERR_INVALIDREQUEST"):
+        await ledger.adjust_balance("alpha", 5, "  ")
+    assert ledger.require_server("alpha").balance == 600
+    report = await ledger.check()
+    assert report.ok and report.circulating == 600
+
+
+async def test_delete_server_only_when_empty(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+    t = await pay(ledger, "alpha", "bravo", 100)
+    with pytest.raises(LurkcoinError, match="ERR_SERVERNOTEMPTY"):
+        await ledger.delete_server("bravo")
+    await ledger.acknowledge(ledger.require_server("bravo"), [t.id])
+    with pytest.raises(LurkcoinError, match="ERR_SERVERNOTEMPTY"):
+        await ledger.delete_server("bravo")  # still holds 1.00
+    await ledger.adjust_balance("bravo", -100, "payout")
+    await ledger.delete_server("bravo")
+    assert ledger.server("bravo") is None
+    # The name is free again; history of the old account is kept.
+    await ledger.create_server("Bravo")
+    assert (await ledger.transaction(t.id)) is not None
+    await assert_clean(ledger)
+
+
+async def test_create_server_refuses_duplicates_and_bad_names(ledger: Ledger) -> None:
+    server, token = await ledger.create_server("My Server!")
+    assert server.uid == "myserver_" and server.target_balance == 0
+    assert len(token) >= 170 and ledger.authenticate("myserver_", token) is not None
+    assert ledger.authenticate("my server!", token + "x") is None
+    with pytest.raises(LurkcoinError, match="ERR_SERVEREXISTS"):
+        await ledger.create_server("myserver_")
+    with pytest.raises(LurkcoinError, match="ERR_INVALIDREQUEST"):
+        await ledger.create_server("!!!")
+
+
+async def test_random_operations_keep_every_invariant(ledger: Ledger) -> None:
+    rng = random.Random(7)
+    names = ["a", "b", "c", "d"]
+    for name in names:
+        await ledger.create_server(name, balance=rng.randrange(0, 50_000),
+                                   target_balance=rng.choice([0, 100_000, 5_000_000]))
+    ops = []
+    for _ in range(300):
+        src, dst = rng.choice(names), rng.choice(names)
+        ops.append(pay(ledger, src, dst, rng.randrange(1, 20_000), local=rng.random() < 0.5))
+    results = await asyncio.gather(*ops, return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)
+                and not isinstance(r, LurkcoinError)]
+    for name in names:
+        server = ledger.require_server(name)
+        pending = await ledger.pending(server)
+        half = len(pending) // 2
+        await ledger.reject(server, [t.id for t in pending[:half]])
+        await ledger.acknowledge(server, [t.id for t in pending[half:]])
+    await assert_clean(ledger)
+
+
+async def test_a_failed_batch_member_rolls_back_alone(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+
+    def explode(tx):  # type: ignore[no-untyped-def]
+        tx.post(tx.issuance_id, ledger.require_server("alpha").id, 5_000, adjustment_id=None)
+        raise RuntimeError("boom")
+
+    results = await asyncio.gather(pay(ledger, "alpha", "bravo", 100),
+                                   ledger.store.write(explode),
+                                   pay(ledger, "alpha", "bravo", 100), return_exceptions=True)
+    assert isinstance(results[1], LurkcoinError) and results[1].code == "ERR_INTERNALERROR"
+    assert ledger.require_server("alpha").balance == 800
+    await assert_clean(ledger)
+
+
+async def test_changes_by_another_process_reach_the_cache(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    server_side = await Ledger.open(config)
+    try:
+        cli_side = await Ledger.open(config)
+        await cli_side.create_server("Late", balance=300)
+        await cli_side.close()
+        assert server_side.server("late") is None
+        assert await server_side.refresh_if_changed()
+        assert server_side.require_server("late").balance == 300
+    finally:
+        await server_side.close()
+
+
+async def test_schema_version_is_recorded_and_newer_refused(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    ledger = await Ledger.open(config)
+    await ledger.close()
+    conn = sqlite3.connect(config.database.path)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert version >= 1
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute(f"PRAGMA user_version = {version + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaTooNew):
+        await Ledger.open(config)
