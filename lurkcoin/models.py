@@ -18,6 +18,21 @@ class Server:
     webhook_secret: str | None
     created_at: int
     updated_at: int
+    # A regenerated token not used yet; the old one works until it is.
+    next_token_hash: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A read-only key a server gave to a dashboard (only its hash is stored)."""
+
+    id: int
+    server_id: int
+    key_hash: bytes
+    prefix: str
+    scopes: frozenset[str]
+    label: str
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,11 +62,6 @@ def set_target_balance(tx: WriteTx, server_id: int, cents: int, now: int) -> Non
     tx.update_server(server_id, now, target_balance=cents)
 
 
-def set_token_hash(tx: WriteTx, server_id: int, token_hash: bytes, now: int) -> None:
-    _live(tx, server_id)
-    tx.update_server(server_id, now, token_hash=token_hash)
-
-
 def set_webhook(tx: WriteTx, server_id: int, url: str | None, secret: str | None,
                 now: int) -> None:
     """Set (or clear, with None) the normalised webhook URL and its signing secret."""
@@ -82,4 +77,5 @@ def delete_server(tx: WriteTx, server_id: int, now: int) -> None:
     if server.balance != 0 or tx.has_pending(server.id):
         raise LurkcoinError("ERR_SERVERNOTEMPTY")
     tx.clear_webhook(server.id)
-    tx.update_server(server.id, now, deleted_at=now, token_hash=None)
+    tx.revoke_all_api_keys(server.id, now)
+    tx.update_server(server.id, now, deleted_at=now, token_hash=None, next_token_hash=None)

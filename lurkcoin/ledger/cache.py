@@ -40,6 +40,10 @@ class ServerCache:
         else:
             self._put_all(outcome.servers)
 
+    def put(self, server: Server) -> None:
+        """Replace one server ahead of the commit that will confirm it."""
+        self._put_all([server])
+
     def by_name(self, name: str) -> Server | None:
         """Look a game server up by any spelling of its name."""
         return self._by_uid.get(server_uid(name))

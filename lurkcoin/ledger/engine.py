@@ -8,6 +8,7 @@ writer as one operation in one database transaction. Nothing here knows HTTP.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from decimal import Decimal
@@ -20,7 +21,8 @@ from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import clean_username, server_uid, username_too_long
 from lurkcoin.core.urls import normalise_webhook_url
-from lurkcoin.ledger import accounts, payments
+from lurkcoin.ledger import accounts, credentials, payments
+from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.backup import (
     BackupError,
     ImportReport,
@@ -31,7 +33,7 @@ from lurkcoin.ledger.backup import (
 from lurkcoin.ledger.cache import ServerCache
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_token, token_matches
-from lurkcoin.models import Server, Transaction
+from lurkcoin.models import ApiKey, Server, Transaction
 from lurkcoin.store.sqlite import BatchOutcome, SqliteStore
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -64,15 +66,27 @@ class Ledger:
                                  max_batch=config.database.max_batch)
         self.cache = ServerCache()
         self.store.on_commit.append(self.cache.apply)
+        self._api_keys: dict[bytes, ApiKey] = {}
+        # Token promotions in flight (kept so they are not garbage collected).
+        self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, config: Config) -> "Ledger":
         ledger = cls(config)
         await ledger.store.open()
         ledger.cache.load(await ledger.store.all_servers())
+        await ledger._load_api_keys()
         return ledger
 
+    async def _load_api_keys(self) -> None:
+        self._set_api_keys(await self.store.write(lambda tx: tx.active_api_keys()))
+
+    def _set_api_keys(self, keys: list[ApiKey]) -> None:
+        self._api_keys = {k.key_hash: k for k in keys}
+
     async def close(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.store.close()
 
     def on_commit(self, callback: Callable[[BatchOutcome], None]) -> None:
@@ -85,6 +99,7 @@ class Ledger:
             return False
         for callback in self.store.on_commit:
             callback(outcome)
+        await self._load_api_keys()
         return True
 
     # -- reads --------------------------------------------------------------
@@ -102,10 +117,37 @@ class Ledger:
         return self.cache.servers()
 
     def authenticate(self, name: str, token: str) -> Server | None:
+        """The server whose name and token these are; memory only, constant time."""
         server = self.cache.by_name(name)
-        if server is None or not token_matches(token, server.token_hash):
+        if server is None or not token:
             return None
-        return server
+        if token_matches(token, server.token_hash):
+            return server
+        if token_matches(token, server.next_token_hash):
+            return self._promote(server)
+        return None
+
+    def _promote(self, server: Server) -> Server:
+        """First use of a regenerated token: the old one stops working now."""
+        new_hash = server.next_token_hash
+        assert new_hash is not None
+        promoted = dataclasses.replace(server, token_hash=new_hash, next_token_hash=None)
+        self.cache.put(promoted)
+        task = asyncio.get_running_loop().create_task(self.store.write(
+            lambda tx: credentials.promote_token(tx, server.id, new_hash, _now())))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return promoted
+
+    def authenticate_key(self, key: str, name: str | None = None) -> tuple[Server, ApiKey] | None:
+        """A read-only API key (optionally for the named server) and its server."""
+        found = self._api_keys.get(hash_token(key)) if key.startswith(KEY_PREFIX) else None
+        if found is None:
+            return None
+        server = self.cache.by_id(found.server_id)
+        if server is None or (name is not None and server.uid != server_uid(name)):
+            return None
+        return server, found
 
     async def history(self, server: Server, limit: int = 10,
                       before: str | None = None) -> list[Transaction]:
@@ -187,12 +229,33 @@ class Ledger:
         s = self.require_server(server) if isinstance(server, str) else server
         await self.store.write(lambda tx: accounts.set_target_balance(tx, s.id, cents, _now()))
 
-    async def regenerate_token(self, server: Server | str) -> str:
+    async def regenerate_token(self, server: Server | str, *, keep_old: bool = True) -> str:
+        """A new token; with ``keep_old`` the old one works until the new one is used."""
         s = self.require_server(server) if isinstance(server, str) else server
         token = new_token()
         digest = hash_token(token)
-        await self.store.write(lambda tx: accounts.set_token_hash(tx, s.id, digest, _now()))
+        await self.store.write(
+            lambda tx: credentials.rotate_token(tx, s.id, digest, keep_old, _now()))
         return token
+
+    async def create_api_key(self, server: Server, scopes: Iterable[str],
+                             label: str = "") -> tuple[ApiKey, str]:
+        """A new read-only key (returned once, stored hashed)."""
+        key = new_api_key()
+        digest = hash_token(key)
+        wanted = frozenset(scopes)
+        keys = await self.store.write(lambda tx: credentials.create_api_key(
+            tx, server.id, digest, key[:10], wanted, label, _now()))
+        self._set_api_keys(keys)
+        return self._api_keys[digest], key
+
+    def api_keys(self, server: Server) -> list[ApiKey]:
+        return sorted((k for k in self._api_keys.values() if k.server_id == server.id),
+                      key=lambda k: k.id)
+
+    async def revoke_api_key(self, server: Server, key_id: int) -> None:
+        self._set_api_keys(await self.store.write(
+            lambda tx: credentials.revoke_api_key(tx, server.id, key_id, _now())))
 
     async def set_webhook_url(self, server: Server | str, url: str | None,
                               secret: str | None = None) -> str | None:
@@ -206,6 +269,7 @@ class Ledger:
     async def delete_server(self, name: str) -> None:
         server = self.require_server(name)
         await self.store.write(lambda tx: accounts.delete_server(tx, server.id, _now()))
+        self._set_api_keys([k for k in self._api_keys.values() if k.server_id != server.id])
 
     async def expire_idempotency_keys(self) -> int:
         cutoff = _now() - IDEMPOTENCY_KEEP_SECONDS

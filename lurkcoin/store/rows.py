@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from lurkcoin.models import Server, Transaction
+from lurkcoin.models import ApiKey, Server, Transaction
 
 TRANSACTION_COLUMNS = (
     "seq, id, source, source_server, target, target_server, amount, sent_amount, "
@@ -14,8 +14,10 @@ TRANSACTION_COLUMNS = (
 
 SERVER_COLUMNS = (
     "id, uid, name, kind, balance, target_balance, token_hash, webhook_url, "
-    "webhook_secret, created_at, updated_at"
+    "webhook_secret, created_at, updated_at, next_token_hash"
 )
+
+API_KEY_COLUMNS = "id, server_id, key_hash, prefix, scopes, label, created_at"
 
 
 def transaction_from_row(row: Sequence[Any]) -> Transaction:
@@ -26,6 +28,13 @@ def transaction_from_row(row: Sequence[Any]) -> Transaction:
 
 def server_from_row(row: Sequence[Any]) -> Server:
     values = list(row)
-    if values[6] is not None:
-        values[6] = bytes(values[6])
+    for index in (6, 11):  # token hashes come back as memoryview on some paths
+        if values[index] is not None:
+            values[index] = bytes(values[index])
     return Server(*values)
+
+
+def api_key_from_row(row: Sequence[Any]) -> ApiKey:
+    key_id, server_id, key_hash, prefix, scopes, label, created_at = row
+    return ApiKey(key_id, server_id, bytes(key_hash), prefix,
+                  frozenset(s for s in scopes.split(",") if s), label, created_at)

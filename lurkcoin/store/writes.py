@@ -10,16 +10,18 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable
 
-from lurkcoin.models import Server, Transaction
+from lurkcoin.models import ApiKey, Server, Transaction
 from lurkcoin.store.rows import (
+    API_KEY_COLUMNS,
     SERVER_COLUMNS,
     TRANSACTION_COLUMNS,
+    api_key_from_row,
     server_from_row,
     transaction_from_row,
 )
 
 _SERVER_FIELDS = {"name", "balance", "target_balance", "token_hash", "webhook_url",
-                  "webhook_secret", "deleted_at", "uid"}
+                  "webhook_secret", "deleted_at", "uid", "next_token_hash"}
 
 
 class WriteTx:
@@ -170,6 +172,31 @@ class WriteTx:
         cur = self._conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
                                  (older_than,))
         return cur.rowcount
+
+    # -- read-only API keys -------------------------------------------------
+
+    def insert_api_key(self, *, server_id: int, key_hash: bytes, prefix: str, scopes: str,
+                       label: str, now: int) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO api_keys (server_id, key_hash, prefix, scopes, label, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (server_id, key_hash, prefix, scopes, label, now))
+        return int(cur.lastrowid or 0)
+
+    def revoke_api_key(self, server_id: int, key_id: int, now: int) -> bool:
+        cur = self._conn.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND server_id = ? "
+            "AND revoked_at IS NULL", (now, key_id, server_id))
+        return cur.rowcount > 0
+
+    def revoke_all_api_keys(self, server_id: int, now: int) -> None:
+        self._conn.execute("UPDATE api_keys SET revoked_at = ? WHERE server_id = ? "
+                           "AND revoked_at IS NULL", (now, server_id))
+
+    def active_api_keys(self) -> list[ApiKey]:
+        rows = self._conn.execute(
+            f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL "
+            "ORDER BY id").fetchall()
+        return [api_key_from_row(r) for r in rows]
 
     # -- webhooks -----------------------------------------------------------
 
