@@ -201,7 +201,7 @@ async def test_idempotency_key_pays_once(ledger: Ledger) -> None:
     with pytest.raises(LurkcoinError, match="ERR_IDEMPOTENCYKEYREUSED"):
         await pay(ledger, "alpha", "bravo", 200, key="k-1")
     with pytest.raises(LurkcoinError, match="ERR_INVALIDIDEMPOTENCYKEY"):
-        await pay(ledger, "alpha", "bravo", 200, key="has space")
+        await pay(ledger, "alpha", "bravo", 200, key="tab\there")
 
 
 async def test_adjustments_go_through_issuance(ledger: Ledger) -> None:

@@ -64,8 +64,10 @@ def to_lurkcoin(local: int, balance: int, target_balance: int, formula: Formula)
 
 def _reference_to_lurkcoin(y: Decimal, b: Decimal, g: Decimal) -> int:
     base = g / b
-    # b2 = b - y / base, itself truncated toward zero to the cent.
-    b2 = Decimal(int(b - y / base))
+    # b2 = b - y / base, where y / base (the spend at the current rate) is
+    # truncated toward zero to the cent, as the reference computes it: the
+    # recorded foxtrot_local_999_nonmonotonic_pay scenario needs exactly this.
+    b2 = b - Decimal(int(y / base))
     if b2 <= 0:
         # The reference answers 0 or a negative "success" here.
         raise LurkcoinError("ERR_CANNOTAFFORD")

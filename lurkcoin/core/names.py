@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_USERNAME_LENGTH = 48  # Unicode code points
@@ -21,6 +22,8 @@ def _simple_lower(char: str) -> str:
     return lowered if len(lowered) == 1 else lowered[0]
 
 
+# Pure and called several times per request with the same few names.
+@functools.lru_cache(maxsize=4096)
 def server_uid(name: str) -> str:
     """Lookup key of a server: 'My Server!' and 'myserver_' are the same server."""
     lowered = "".join(_simple_lower(char) for char in name)

@@ -71,6 +71,11 @@ def set_webhook(tx: WriteTx, server_id: int, url: str | None, secret: str | None
         tx.clear_webhook(server_id)
 
 
+def set_webhook_keeping_secret(tx: WriteTx, server_id: int, url: str | None, now: int) -> None:
+    """Change the URL only: a signed server stays signed with the same secret."""
+    set_webhook(tx, server_id, url, _live(tx, server_id).webhook_secret, now)
+
+
 def delete_server(tx: WriteTx, server_id: int, now: int) -> None:
     """Refused while the server holds money or has transactions waiting for it."""
     server = _live(tx, server_id)

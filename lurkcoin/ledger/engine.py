@@ -257,13 +257,15 @@ class Ledger:
         self._set_api_keys(await self.store.write(
             lambda tx: credentials.revoke_api_key(tx, server.id, key_id, _now())))
 
-    async def set_webhook_url(self, server: Server | str, url: str | None,
-                              secret: str | None = None) -> str | None:
-        """Normalise and store (or clear) the webhook URL; returns what was stored."""
+    async def set_webhook_url(self, server: Server | str, url: str | None) -> str | None:
+        """Normalise and store (or clear) the webhook URL; returns what was stored.
+
+        A signing secret is kept while the server has a URL and dropped with it.
+        """
         s = self.require_server(server) if isinstance(server, str) else server
         normalised = normalise_webhook_url(url) if url is not None else None
         await self.store.write(
-            lambda tx: accounts.set_webhook(tx, s.id, normalised, secret, _now()))
+            lambda tx: accounts.set_webhook_keeping_secret(tx, s.id, normalised, _now()))
         return normalised
 
     async def delete_server(self, name: str) -> None:
@@ -334,4 +336,5 @@ def _no_constants(name: str) -> None:
 
 
 def valid_idempotency_key(key: str) -> bool:
-    return 0 < len(key) <= IDEMPOTENCY_KEY_MAX and all(0x20 < ord(c) < 0x7F for c in key)
+    """Up to 255 printable ASCII characters (space included)."""
+    return 0 < len(key) <= IDEMPOTENCY_KEY_MAX and all(0x20 <= ord(c) < 0x7F for c in key)

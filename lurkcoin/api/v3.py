@@ -1,0 +1,295 @@
+"""The lurkcoinV3 API: parse each request, call the Ledger, render the reply.
+
+Checks run in the reference server's order (spec, "Endpoints"); a handler
+raises LurkcoinError and the app's middleware turns it into the error reply.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from lurkcoin import __version__
+from lurkcoin.api.auth import authenticate
+from lurkcoin.api.body import (
+    MISSING,
+    JsonFields,
+    clean_string,
+    invalid_request,
+    read_json_object,
+    read_optional_json_object,
+)
+from lurkcoin.api.jsonout import Money
+from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.replies import success
+from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.core.money import AmountError, format_balance, parse_amount
+from lurkcoin.ledger import Ledger
+from lurkcoin.ledger.engine import valid_idempotency_key
+from lurkcoin.models import Transaction
+
+# The protocol level we answer as: clients written against lurkcoin-core
+# 3.0.x see the version they know.
+PROTOCOL_VERSION = "3.0.10"
+SUMMARY_HISTORY = 10
+HISTORY_DEFAULT_LIMIT = 10
+HISTORY_MAX_LIMIT = 500
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def transaction_object(t: Transaction) -> dict[str, Any]:
+    """A transaction on the wire, keys in the reference's order."""
+    return {
+        "id": t.id,
+        "source": t.source,
+        "source_server": t.source_server,
+        "target": t.target,
+        "target_server": t.target_server,
+        "amount": Money(t.amount),
+        "sent_amount": Money(t.sent_amount),
+        "received_amount": Money(t.received_amount),
+        "time": t.time,
+        "revertable": t.revertable,
+    }
+
+
+def _ledger(request: web.Request) -> Ledger:
+    return request.app[LEDGER_KEY]
+
+
+def _amount(fields: JsonFields, name: str, *, not_a_number: str, too_large: str) -> int | None:
+    """Cents of an amount field, None when absent; the error codes differ per endpoint.
+
+    An amount in a notation other than plain decimal (hex, "inf") is always
+    ERR_INVALIDREQUEST: only decimal numbers are money.
+    """
+    raw = fields.get(name)
+    if raw is MISSING:
+        return None
+    try:
+        return parse_amount(clean_string(raw) if isinstance(raw, str) else raw)
+    except AmountError as err:
+        if err.kind == "not_decimal":
+            raise invalid_request() from None
+        raise LurkcoinError(too_large if err.kind == "too_large" else not_a_number) from None
+
+
+# -- account reads -------------------------------------------------------------
+
+
+async def summary(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    history = await _ledger(request).history(server, SUMMARY_HISTORY)
+    return success({
+        "uid": server.uid,
+        "name": server.name,
+        "bal": Money(server.balance),
+        "balance": format_balance(server.balance),
+        "history": [transaction_object(t) for t in history],
+        "interest_rate": 0,
+        "target_balance": Money(server.target_balance),
+    })
+
+
+async def balance(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    return success(Money(server.balance))
+
+
+def _limit(value: Any) -> int:
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_request()
+    if not 1 <= value <= HISTORY_MAX_LIMIT:
+        raise invalid_request()
+    return value
+
+
+def _before(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise invalid_request()
+    return clean_string(value)
+
+
+def _history_param(request: web.Request, fields: JsonFields | None, name: str) -> Any:
+    """A paging parameter from the query string or the JSON body (not both)."""
+    in_query = request.query.getall(name, [])
+    in_body = fields.get(name) if fields is not None else MISSING
+    if in_body is None:  # null means "not given", as for every optional field
+        in_body = MISSING
+    if len(in_query) > 1 or (in_query and in_body is not MISSING):
+        raise invalid_request()
+    return in_query[0] if in_query else in_body
+
+
+async def history(request: web.Request) -> web.StreamResponse:
+    """Newest first; ``limit`` (1-500, default 10) and ``before`` (an id) page further back."""
+    server = await authenticate(request)
+    # The reference ignores any body here, so an unusable one is ignored too.
+    fields = await read_optional_json_object(request) if request.method == "POST" else None
+    limit_value = _history_param(request, fields, "limit")
+    before_value = _history_param(request, fields, "before")
+    limit = HISTORY_DEFAULT_LIMIT if limit_value is MISSING else _limit(limit_value)
+    before = None if before_value is MISSING else _before(before_value)
+    found = await _ledger(request).history(server, limit, before)
+    return success([transaction_object(t) for t in found])
+
+
+async def pending_transactions(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    pending = await _ledger(request).pending(server)
+    return success([transaction_object(t) for t in pending])
+
+
+async def get_target_balance(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    return success(Money(server.target_balance))
+
+
+async def get_webhook_url(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    return success(server.webhook_url)
+
+
+async def version(request: web.Request) -> web.StreamResponse:
+    return success({
+        "version": PROTOCOL_VERSION,
+        "implementation": "lurkcoin",
+        "implementation_version": __version__,
+        "license": "AGPL-3.0-or-later",
+    })
+
+
+# -- payments and quotes -------------------------------------------------------
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The new Idempotency-Key header: checked right after the login."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not valid_idempotency_key(key):
+        raise LurkcoinError("ERR_INVALIDIDEMPOTENCYKEY")
+    return key
+
+
+async def pay(request: web.Request) -> web.StreamResponse:
+    """Body first, then login, as the reference does; Ledger.pay checks the rest in order."""
+    fields = await read_json_object(request)
+    source_user = fields.string("source")
+    target_user = fields.string("target")
+    target_server = fields.string("target_server")
+    local_currency = fields.boolean("local_currency")
+    # A number too large to represent is still a number: it fails the spend
+    # limit, which is checked after the login, not while decoding.
+    over_limit: LurkcoinError | None = None
+    try:
+        amount = _amount(fields, "amount", not_a_number="ERR_INVALIDREQUEST",
+                         too_large="ERR_TRANSACTIONLIMIT")
+    except LurkcoinError as err:
+        if err.code != "ERR_TRANSACTIONLIMIT":
+            raise
+        amount, over_limit = 0, err
+    server = await authenticate(request)
+    key = _idempotency_key(request)
+    if amount is None:
+        raise LurkcoinError("ERR_INVALIDAMOUNT")
+    if over_limit is not None:
+        raise over_limit
+    t = await _ledger(request).pay(
+        server, source_user=source_user, target_user=target_user, target_server=target_server,
+        amount=amount, local_currency=local_currency, idempotency_key=key)
+    return success(transaction_object(t))
+
+
+async def exchange_rates(request: web.Request) -> web.StreamResponse:
+    fields = await read_json_object(request)
+    source = fields.string("source")
+    target = fields.string("target")
+    # Here (only) an amount that is not a number is ERR_INVALIDAMOUNT, as the
+    # reference answers.
+    amount = _amount(fields, "amount", not_a_number="ERR_INVALIDAMOUNT",
+                     too_large="ERR_INVALIDAMOUNT")
+    if amount is None or amount < 0:
+        raise LurkcoinError("ERR_INVALIDAMOUNT")
+    return success(Money(_ledger(request).quote(source, target, amount)))
+
+
+# -- pending queue ---------------------------------------------------------------
+
+
+async def acknowledge_transactions(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    fields = await read_json_object(request)
+    await _ledger(request).acknowledge(server, fields.lenient_string_list("transactions"))
+    return success(None)
+
+
+async def reject_transactions(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    fields = await read_json_object(request)
+    await _ledger(request).reject(server, fields.lenient_string_list("transactions"))
+    return success(None)
+
+
+# -- settings --------------------------------------------------------------------
+
+
+async def set_target_balance(request: web.Request) -> web.StreamResponse:
+    server = await authenticate(request)
+    fields = await read_json_object(request)
+    cents = _amount(fields, "target_balance", not_a_number="ERR_INVALIDREQUEST",
+                    too_large="ERR_INVALIDAMOUNT")
+    if cents is None:
+        raise LurkcoinError("ERR_INVALIDAMOUNT")
+    await _ledger(request).set_target_balance(server, cents)
+    return success(None)
+
+
+def _webhook_url_field(fields: JsonFields) -> str | None:
+    """The requested URL; null or "" clears it (the reference's backups store "")."""
+    value = fields.get("webhook_url")
+    if value is MISSING or not (value is None or isinstance(value, str)):
+        raise invalid_request()
+    return value or None
+
+
+async def set_webhook_url(request: web.Request) -> web.StreamResponse:
+    """New endpoint: store the normalised URL (or clear it); returns what was stored."""
+    server = await authenticate(request)
+    url = _webhook_url_field(await read_json_object(request))
+    # Keep the operator-set signing secret: the client only changes the URL.
+    stored = await _ledger(request).set_webhook_url(server, url)
+    return success(stored)
+
+
+# -- routing -----------------------------------------------------------------------
+
+_READ_METHODS = ("GET", "POST")  # every GET endpoint also answers POST
+
+ROUTES: list[tuple[tuple[str, ...], str, Handler]] = [
+    (_READ_METHODS, "/v3/summary", summary),
+    (("POST",), "/v3/pay", pay),
+    (_READ_METHODS, "/v3/balance", balance),
+    (_READ_METHODS, "/v3/history", history),
+    (("POST",), "/v3/exchange_rates", exchange_rates),
+    (_READ_METHODS, "/v3/pending_transactions", pending_transactions),
+    (("POST",), "/v3/acknowledge_transactions", acknowledge_transactions),
+    (("POST",), "/v3/reject_transactions", reject_transactions),
+    (_READ_METHODS, "/v3/target_balance", get_target_balance),
+    (("PUT",), "/v3/target_balance", set_target_balance),
+    (("POST",), "/v3/set_target_balance", set_target_balance),
+    (_READ_METHODS, "/v3/webhook_url", get_webhook_url),
+    (("PUT",), "/v3/webhook_url", set_webhook_url),
+    (("POST",), "/v3/set_webhook_url", set_webhook_url),
+    (_READ_METHODS, "/v3/version", version),
+]
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register every /v3 endpoint (HEAD is not registered: the reference answers 405)."""
+    for methods, path, handler in ROUTES:
+        for method in methods:
+            router.add_route(method, path, handler)

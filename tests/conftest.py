@@ -1,0 +1,86 @@
+"""Shared fixtures: the real app on a real loopback port over a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from lurkcoin.api.app import LEDGER_KEY, CleanupContext, create_app
+from lurkcoin.config import Config, DatabaseSection, ExchangeSection
+from lurkcoin.ledger import Ledger
+
+LOOPBACK = "127.0.0.1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # For tests/test_crash.py: `pytest -m soak --soak-rounds N` runs a longer soak.
+    parser.addoption("--soak-rounds", type=int, default=20,
+                     help="kill/restart rounds of the soak test (default: 20)")
+
+
+def make_config(db_path: Path, *, formula: str = "reference") -> Config:
+    """A config for tests: the given SQLite file and exchange formula."""
+    return Config(database=DatabaseSection(path=str(db_path)),
+                  exchange=ExchangeSection(formula=formula))
+
+
+@dataclass
+class LiveServer:
+    """One running app; ``url`` is its base address."""
+
+    app: web.Application
+    runner: web.AppRunner
+    port: int
+    stopped: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.app[LEDGER_KEY]
+
+    async def stop(self) -> None:
+        """Stop serving and close the app's Ledger (safe to call twice)."""
+        if not self.stopped:
+            self.stopped = True
+            await self.runner.cleanup()
+
+
+async def start_server(config: Config, *, ledger: Ledger | None = None) -> LiveServer:
+    """Start the app on a free loopback port (the Ledger opened by the app unless given)."""
+    return await start_server_with(config, ledger, ())
+
+
+async def start_server_with(config: Config, ledger: Ledger | None,
+                            extra_contexts: Iterable[CleanupContext]) -> LiveServer:
+    app = create_app(config, ledger=ledger, extra_contexts=extra_contexts)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, LOOPBACK, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return LiveServer(app, runner, port)
+
+
+StartServer = Callable[..., Awaitable[LiveServer]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[StartServer]:
+    """``await serve(config)`` starts a server; every one still running stops at teardown."""
+    started: list[LiveServer] = []
+
+    async def start(config: Config, *, ledger: Ledger | None = None) -> LiveServer:
+        server = await start_server(config, ledger=ledger)
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        await server.stop()
