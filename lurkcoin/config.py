@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import math
 import os
+import re
 import tomllib
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from lurkcoin.core.money import MAX_SPEND, AmountError, parse_amount
 
@@ -36,7 +39,7 @@ class ConfigError(Exception):
 
 def _setting(default: T, **rules: Any) -> T:
     """A field with rules for its value: choices, low/high (ints), positive, money."""
-    return field(default=default, metadata=rules)  # type: ignore[no-any-return]
+    return field(default=default, metadata=rules)
 
 
 @dataclass
@@ -71,11 +74,29 @@ class WebhooksSection:
 
 
 @dataclass
+class SecuritySection:
+    # Failed logins allowed within failure_window seconds before HTTP 429.
+    failures_per_address: int = _setting(10, low=1)
+    failures_per_account: int = _setting(20, low=1)
+    failure_window: float = _setting(60.0, positive=True)
+    # Reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For is honoured.
+    trusted_proxies: list[str] = field(default_factory=list, metadata={"networks": True})
+
+
+@dataclass
+class AdminSection:
+    # Admin page accounts: user name -> argon2id hash (`lurkcoin hash-password`).
+    accounts: dict[str, str] = field(default_factory=dict, metadata={"argon2id": True})
+
+
+@dataclass
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     exchange: ExchangeSection = field(default_factory=ExchangeSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
+    security: SecuritySection = field(default_factory=SecuritySection)
+    admin: AdminSection = field(default_factory=AdminSection)
 
 
 def _sections(config: Config) -> dict[str, Any]:
@@ -149,13 +170,54 @@ def _to_cents(value: Any, from_env: bool) -> int:
         raise ValueError("expected an amount of lurkcoins") from None
 
 
+def _to_str_list(value: Any, from_env: bool) -> list[str]:
+    """A TOML array of strings, or comma-separated text in the environment."""
+    if from_env:
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("expected a list of non-empty strings")
+    return value
+
+
+def _to_str_table(value: Any, from_env: bool) -> dict[str, str]:
+    """A TOML table of strings; too structured for an environment variable."""
+    if from_env:
+        raise ValueError("cannot be set from the environment; set it in the config file")
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("expected a table of names to strings")
+    return dict(value)
+
+
 _CONVERTERS: dict[Any, Callable[[Any, bool], Any]] = {
-    bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
+    bool: _to_bool, int: _to_int, float: _to_float, str: _to_str,
+    list[str]: _to_str_list, dict[str, str]: _to_str_table}
+
+# The PHC string argon2-cffi writes: $argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>.
+_ARGON2ID = re.compile(r"\$argon2id\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+"
+                       r"\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+")
+
+
+def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
+    """Rules for the entries of a list (networks) or a table (argon2id hashes)."""
+    if rules.get("networks"):
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+    if rules.get("argon2id"):
+        for user, hashed in value.items():
+            if not _ARGON2ID.fullmatch(hashed):
+                raise ValueError(f"the password of {user!r} is not an argon2id hash "
+                                 "(make one with `lurkcoin hash-password`)")
 
 
 def _convert(kind: Any, rules: Mapping[str, Any], value: Any, from_env: bool) -> Any:
     """The value as ``kind`` once it follows the field's rules, else ValueError."""
-    result = (_to_cents if rules.get("money") else _CONVERTERS[kind])(value, from_env)
+    converter = _to_cents if rules.get("money") else _CONVERTERS[kind]
+    result: Any = converter(value, from_env)
+    _check_entries(rules, result)
     if rules.get("choices"):
         for choice in rules["choices"]:
             if result.lower() == choice.lower():
@@ -195,10 +257,11 @@ def _apply_file(config: Config, path: Path) -> None:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     sections = _sections(config)
     for name, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: {name!r} is outside any section; settings go under "
+                              f"{', '.join(f'[{s}]' for s in sections)}")
         if name not in sections:
             raise ConfigError(f"{path}: {_unknown('section', name, sections)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: {name!r} must be a section: [{name}]")
         for key, value in values.items():
             _set(config, name, key, value, str(path), from_env=False)
 

@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lurkcoin.api import fallbacks, v3
+from lurkcoin.api import credentials, fallbacks, v3
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import failure
+from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
@@ -55,6 +56,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # A bug, never a client's fault: log it, answer without a traceback.
         log.exception("unhandled error in %s %s", request.method, request.path)
         return failure(request, LurkcoinError("ERR_INTERNALERROR"))
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every reply: no MIME sniffing; nothing a login showed is kept by a cache."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if "Authorization" in request.headers:
+        response.headers["Cache-Control"] = "no-store"
 
 
 def _is_v3(request: web.Request) -> bool:
@@ -110,8 +118,11 @@ def create_app(config: Config, *, ledger: Ledger | None = None,
     ``app.cleanup_ctx`` before the app starts; those run last.
     """
     app = web.Application(middlewares=[error_middleware])
+    app[THROTTLE_KEY] = LoginThrottle.from_config(config.security)
+    app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.append(_ledger_context(config, ledger))
     app.cleanup_ctx.append(_maintenance_context)
     app.cleanup_ctx.extend(extra_contexts)
     v3.add_routes(app.router)
+    credentials.add_routes(app.router)
     return app

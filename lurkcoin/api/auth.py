@@ -1,8 +1,14 @@
-"""HTTP Basic authentication of game servers: the one place a request becomes a Server.
+"""Authentication of game servers: the one place a request becomes a Server.
 
-Every endpoint that needs a login calls :func:`authenticate`, so throttling of
-failed logins (429), scoped or read-only keys and token rotation are added
-here and nowhere else.
+Every endpoint that needs a login calls :func:`authenticate`, which checks, in
+this order: the client address is not throttled (429, credentials unchecked);
+the credentials are a server's token (HTTP Basic; a regenerated token and the
+old one both work until the new one is first used) or a read-only API key
+(``Authorization: key=<key>``, or Basic with the key as the password); a key
+has every scope the endpoint needs (403 ERR_FORBIDDEN otherwise; endpoints that
+change anything need no scope, so only the token opens them). A wrong
+credential is counted per address and per account; once the account has too
+many, wrong ones get 429 instead of 401 while the right token keeps working.
 """
 
 from __future__ import annotations
@@ -10,13 +16,22 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import logging
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle, TooManyFailures
 from lurkcoin.core.errors import LurkcoinError
-from lurkcoin.models import Server
+from lurkcoin.ledger import Ledger
+from lurkcoin.ledger.credentials import KEY_PREFIX
+from lurkcoin.models import ApiKey, Server
+
+log = logging.getLogger(__name__)
+
+# The header scheme of a read-only key: "Authorization: key=lk_...".
+_KEY_SCHEME = "key="
 
 
 def _replace_each_byte(err: UnicodeError) -> tuple[str, int]:
@@ -68,21 +83,83 @@ def parse_basic(header: str | None) -> Credentials | None:
     return Credentials(name.decode("utf-8", errors=_EACH_BYTE), token_text)
 
 
+def parse_key(header: str | None) -> str | None:
+    """The key of an ``Authorization: key=<key>`` header (``key`` in any case), else None."""
+    if not header or header[:len(_KEY_SCHEME)].lower() != _KEY_SCHEME:
+        return None
+    return header[len(_KEY_SCHEME):].strip()
+
+
 def invalid_login() -> LurkcoinError:
     return LurkcoinError("ERR_INVALIDLOGIN")
 
 
-async def authenticate(request: web.Request) -> Server:
-    """The server the request logs in as, or ERR_INVALIDLOGIN.
+def forbidden() -> LurkcoinError:
+    return LurkcoinError("ERR_FORBIDDEN")
 
-    The name is looked up by uid in memory and the token compared in constant
-    time (Ledger.authenticate). An empty token never logs in, even for a
-    server imported with an empty one.
+
+def _login(ledger: Ledger, credentials: Credentials) -> tuple[Server, ApiKey | None] | None:
+    """The server (and read-only key, if one was used) these Basic credentials log in as."""
+    if not credentials.token:
+        return None  # never a login, even for a server imported with an empty token
+    server = ledger.authenticate(credentials.name, credentials.token)
+    if server is not None:
+        return server, None
+    if credentials.token.startswith(KEY_PREFIX):
+        return ledger.authenticate_key(credentials.token, credentials.name)
+    return None
+
+
+def _failed(request: web.Request, throttle: LoginThrottle, ledger: Ledger,
+            name: str | None) -> LurkcoinError:
+    """Count a wrong credential and log it (never the credential): 401, or 429 if throttled."""
+    address = throttle.address(request)
+    account = ledger.server(name) if name is not None else None
+    uid = account.uid if account is not None else None
+    # Checked before counting: the first failure over the limit is the first 429.
+    wait = throttle.account_blocked_for(uid) if uid is not None else None
+    outcome = throttle.record_failure(address, uid)
+    # Only a real server's stored name is logged: a client that mixed up its
+    # name and token must not put the token in the log.
+    if account is not None:
+        who = f"account {account.name!r}"
+    else:
+        who = "an API key" if name is None else "an unknown account"
+    log.info("failed login for %s from %s", who, address)
+    if outcome.address_now_blocked:
+        log.info("throttling logins from %s: %d failures within %g s", address,
+                 throttle.addresses.limit, throttle.addresses.window)
+    if outcome.account_now_blocked:
+        log.info("throttling failed logins for %s: %d failures within %g s",
+                 who, throttle.accounts.limit, throttle.accounts.window)
+    return TooManyFailures(wait) if wait is not None else invalid_login()
+
+
+async def authenticate(request: web.Request, *scopes: str) -> Server:
+    """The server the request logs in as, or ERR_INVALIDLOGIN (or 429, or 403).
+
+    ``scopes``: what a read-only key needs to use this endpoint; without any,
+    only the server's own token logs in. Tokens and keys are looked up in
+    memory and compared by hash in constant time (Ledger.authenticate).
     """
-    credentials = parse_basic(request.headers.get("Authorization"))
-    if credentials is None or not credentials.token:
-        raise invalid_login()
-    server = request.app[LEDGER_KEY].authenticate(credentials.name, credentials.token)
-    if server is None:
-        raise invalid_login()
+    app = request.app
+    throttle = app[THROTTLE_KEY]
+    throttle.check_address(request)
+    header = request.headers.get("Authorization")
+    ledger = app[LEDGER_KEY]
+    credentials = parse_basic(header)
+    if credentials is not None:
+        found = _login(ledger, credentials)
+        name: str | None = credentials.name
+    else:
+        key = parse_key(header)
+        if key is None:
+            raise invalid_login()  # no credentials at all: nothing was guessed
+        found = ledger.authenticate_key(key) if key else None
+        name = None
+    if found is None:
+        raise _failed(request, throttle, ledger, name)
+    server, api_key = found
+    if api_key is not None and not (scopes and api_key.scopes.issuperset(scopes)):
+        raise forbidden()
     return server

@@ -11,8 +11,8 @@ so a reply is byte-for-byte what lurkcoin-core would send.
 from __future__ import annotations
 
 import re
-from json.encoder import encode_basestring  # json.dumps(text, ensure_ascii=False), in C
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # json.dumps(text, ensure_ascii=False), in C
 from typing import Any
 
 from lurkcoin.core.money import render_json

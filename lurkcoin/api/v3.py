@@ -2,6 +2,8 @@
 
 Checks run in the reference server's order (spec, "Endpoints"); a handler
 raises LurkcoinError and the app's middleware turns it into the error reply.
+Reads name the scopes a read-only API key needs (``authenticate(request,
+"balance")``); everything that changes state asks for none, so a key gets 403.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _amount(fields: JsonFields, name: str, *, not_a_number: str, too_large: str)
 
 
 async def summary(request: web.Request) -> web.StreamResponse:
-    server = await authenticate(request)
+    server = await authenticate(request, "balance", "history")
     history = await _ledger(request).history(server, SUMMARY_HISTORY)
     return success({
         "uid": server.uid,
@@ -95,7 +97,7 @@ async def summary(request: web.Request) -> web.StreamResponse:
 
 
 async def balance(request: web.Request) -> web.StreamResponse:
-    server = await authenticate(request)
+    server = await authenticate(request, "balance")
     return success(Money(server.balance))
 
 
@@ -128,7 +130,7 @@ def _history_param(request: web.Request, fields: JsonFields | None, name: str) -
 
 async def history(request: web.Request) -> web.StreamResponse:
     """Newest first; ``limit`` (1-500, default 10) and ``before`` (an id) page further back."""
-    server = await authenticate(request)
+    server = await authenticate(request, "history")
     # The reference ignores any body here, so an unusable one is ignored too.
     fields = await read_optional_json_object(request) if request.method == "POST" else None
     limit_value = _history_param(request, fields, "limit")
@@ -140,18 +142,19 @@ async def history(request: web.Request) -> web.StreamResponse:
 
 
 async def pending_transactions(request: web.Request) -> web.StreamResponse:
-    server = await authenticate(request)
+    server = await authenticate(request, "pending")
     pending = await _ledger(request).pending(server)
     return success([transaction_object(t) for t in pending])
 
 
 async def get_target_balance(request: web.Request) -> web.StreamResponse:
-    server = await authenticate(request)
+    server = await authenticate(request, "balance")
     return success(Money(server.target_balance))
 
 
 async def get_webhook_url(request: web.Request) -> web.StreamResponse:
-    server = await authenticate(request)
+    # Settings are shown to the balance scope: a dashboard of the account's state.
+    server = await authenticate(request, "balance")
     return success(server.webhook_url)
 
 

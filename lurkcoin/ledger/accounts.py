@@ -19,6 +19,11 @@ def _live(tx: WriteTx, server_id: int) -> Server:
     return server
 
 
+# The most an operator may add or remove at once (¤1 trillion): far beyond any
+# real economy, and far below SQLite's 64-bit integer limit.
+MAX_OPERATOR_AMOUNT = 10**14
+
+
 def check_target_balance(cents: int) -> None:
     if not 0 <= cents <= MAX_TARGET_BALANCE:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
@@ -33,7 +38,7 @@ def create_server(tx: WriteTx, *, name: str, balance: int, target_balance: int,
     if tx.server_by_uid(uid) is not None:
         raise LurkcoinError("ERR_SERVEREXISTS")
     check_target_balance(target_balance)
-    if balance < 0:
+    if not 0 <= balance <= MAX_OPERATOR_AMOUNT:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
     server_id = tx.insert_server(uid=uid, name=name, target_balance=target_balance,
                                  token_hash=token_hash, webhook_url=webhook_url, now=now)
@@ -49,6 +54,8 @@ def adjust_balance(tx: WriteTx, server_id: int, delta: int, reason: str, now: in
         raise LurkcoinError("ERR_INVALIDREQUEST", "An adjustment needs a reason.")
     if delta == 0:
         raise LurkcoinError("ERR_CANNOTPAYNOTHING")
+    if abs(delta) > MAX_OPERATOR_AMOUNT or server.balance + delta > 10 * MAX_OPERATOR_AMOUNT:
+        raise LurkcoinError("ERR_INVALIDAMOUNT")
     if server.balance + delta < 0:
         raise LurkcoinError("ERR_CANNOTAFFORD")
     adjustment_id = tx.insert_adjustment(server.id, delta, reason, now)

@@ -73,9 +73,13 @@ class Ledger:
     @classmethod
     async def open(cls, config: Config) -> "Ledger":
         ledger = cls(config)
-        await ledger.store.open()
-        ledger.cache.load(await ledger.store.all_servers())
-        await ledger._load_api_keys()
+        try:
+            await ledger.store.open()
+            ledger.cache.load(await ledger.store.all_servers())
+            await ledger._load_api_keys()
+        except BaseException:
+            await ledger.store.close()  # no thread or connection left behind
+            raise
         return ledger
 
     async def _load_api_keys(self) -> None:
@@ -197,16 +201,17 @@ class Ledger:
         req = PaymentRequest(source.id, source_user, target_user, target_server, amount,
                              local_currency, idempotency_key)
         return await self.store.write(partial(payments.pay, req=req, rules=self.rules,
-                                              now=_now()))
+                                              now=_now()), light=True)
 
     async def acknowledge(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
         return await self.store.write(
-            lambda tx: payments.acknowledge(tx, server.id, ids, _now()))
+            lambda tx: payments.acknowledge(tx, server.id, ids, _now()), light=True)
 
     async def reject(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
-        return await self.store.write(lambda tx: payments.reject(tx, server.id, ids, _now()))
+        return await self.store.write(lambda tx: payments.reject(tx, server.id, ids, _now()),
+                                      light=True)
 
     # -- accounts -------------------------------------------------------------
 

@@ -1,0 +1,164 @@
+"""The ``lurkcoin`` command: run the server and administer the ledger.
+
+Bad input never ends in a traceback: it is one ``lurkcoin: error: ...`` line
+on stderr and exit status 2 (1 when ``check`` finds a broken invariant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from typing import NoReturn
+
+from lurkcoin import __version__
+from lurkcoin.cli import commands, security
+from lurkcoin.cli.commands import CliError, amount_arg, balance_arg, describe, target_balance_arg
+from lurkcoin.config import Config, ConfigError, config_file, load_config
+from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.store.migrate import SchemaTooNew
+
+PROG = "lurkcoin"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line instead of argparse's usage dump, pointing at the right --help."""
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A lurkcoinV3 payment server and its admin tools.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    config_help = "TOML config file (default: $LURKCOIN_CONFIG, else ./lurkcoin.toml if present)"
+    parser.add_argument("--config", metavar="PATH", help=config_help)
+    # Also accepted after the command; SUPPRESS keeps a value given before it.
+    config_after = _Parser(add_help=False)
+    config_after.add_argument("--config", metavar="PATH", help=config_help,
+                              default=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, ledger_command: commands.Command, help: str,
+                creates_database: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[config_after])
+        p.set_defaults(run=commands.run, ledger_command=ledger_command,
+                       creates_database=creates_database)
+        return p
+
+    serve_help = "run the HTTP server (creates the database on first start)"
+    p: argparse.ArgumentParser = sub.add_parser("serve", help=serve_help, description=serve_help,
+                                                parents=[config_after])
+    p.set_defaults(run=_serve)
+    p.add_argument("--host", help="address to listen on (overrides [server] host)")
+    p.add_argument("--port", type=_port, help="port to listen on (overrides [server] port)")
+
+    p = command("create-server", commands.create_server,
+                "create a server account and print its API token", creates_database=True)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--balance", type=balance_arg, default=0, metavar="AMOUNT",
+                   help="opening balance in lurkcoins (default 0)")
+    p.add_argument("--target-balance", type=target_balance_arg, default=0, metavar="AMOUNT",
+                   help="target balance for the exchange rate (default 0: a fixed 1:1 rate)")
+    p.add_argument("--webhook", metavar="URL", help="URL told about incoming payments")
+
+    command("list-servers", commands.list_servers, "list the server accounts")
+
+    p = command("adjust", commands.adjust,
+                "add to (or, with a negative AMOUNT, take from) a server's balance")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("amount", type=amount_arg, metavar="AMOUNT")
+    p.add_argument("--reason", required=True, metavar="TEXT",
+                   help="why, kept in the ledger with the adjustment")
+
+    p = command("set-target-balance", commands.set_target_balance,
+                "set the target balance that drives a server's exchange rate")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("amount", type=target_balance_arg, metavar="AMOUNT")
+
+    p = command("regenerate-token", security.regenerate_token,
+                "replace a server's API token and print the new one")
+    p.add_argument("name", metavar="NAME")
+    security.add_regenerate_token_options(p)
+
+    p = command("set-webhook", commands.set_webhook, "set or clear a server's webhook URL")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("url", metavar="URL", nargs="?")
+    p.add_argument("--clear", action="store_true", help="remove the webhook")
+    signing = p.add_mutually_exclusive_group()
+    signing.add_argument("--sign", action="store_true",
+                         help="sign deliveries with a new secret (printed once)")
+    signing.add_argument("--unsigned", action="store_true",
+                         help="stop signing deliveries")
+
+    command("webhooks", commands.list_webhooks,
+            "show the webhook delivery state of every server")
+
+    p = command("delete-server", commands.delete_server,
+                "delete a server account (refused while it holds money or pending payments)")
+    p.add_argument("name", metavar="NAME")
+
+    p = command("import", commands.import_,
+                "import a lurkcoin-core backup (JSON; '-' reads stdin)", creates_database=True)
+    p.add_argument("file", metavar="FILE")
+
+    p = command("export", commands.export,
+                "export every server as a lurkcoin-core backup (JSON; '-' writes stdout)")
+    p.add_argument("file", metavar="FILE")
+
+    p = command("backup", commands.backup,
+                "copy the live database to DEST (safe while the server runs)")
+    p.add_argument("dest", metavar="DEST")
+
+    command("check", commands.check,
+            "check the ledger's invariants; exit status 1 if one is broken")
+
+    security.add_security_commands(sub, parents=[config_after])
+    return parser
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    # Imported on use: aiohttp.web and the API would slow down every other command.
+    from lurkcoin.cli.serve import serve
+
+    return serve(config, args)
+
+
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version or a usage error, already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        config = load_config(config_file(args.config, os.environ))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        status: int = args.run(config, args)
+        return status
+    except CliError as exc:
+        return _fail(str(exc), exc.status)
+    except LurkcoinError as err:
+        return _fail(describe(err))
+    except (SchemaTooNew, sqlite3.Error) as exc:
+        return _fail(f"database {config.database.path}: {exc}")
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Whoever read our output went away (lurkcoin export - | head): nothing to
+        # report; point stdout at /dev/null so the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -1,0 +1,85 @@
+"""The single writer's two paths: light batches on the event loop, the rest on its thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from lurkcoin.config import Config
+from lurkcoin.ledger import Ledger
+
+
+def config(tmp_path: Path) -> Config:
+    c = Config()
+    c.database.path = str(tmp_path / "w.db")
+    return c
+
+
+async def test_payments_wait_for_another_process_without_blocking_the_loop(
+        tmp_path: Path) -> None:
+    """While the CLI holds the write lock, payments queue on the writer thread.
+
+    The event loop keeps running meanwhile, and the payments commit once the
+    lock is released.
+    """
+    ledger = await Ledger.open(config(tmp_path))
+    try:
+        a, _ = await ledger.create_server("A", balance=10_000)
+        await ledger.create_server("B")
+        other = sqlite3.connect(str(tmp_path / "w.db"), isolation_level=None,
+                                check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+        release.start()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick = asyncio.create_task(ticker())
+        started = time.monotonic()
+        paid = await asyncio.gather(*(
+            ledger.pay(a, source_user="x", target_user="y", target_server="B", amount=100,
+                       local_currency=False) for _ in range(5)))
+        waited = time.monotonic() - started
+        tick.cancel()
+        release.join()
+        other.close()
+        assert len({t.id for t in paid}) == 5
+        assert waited >= 0.4
+        assert ticks >= 20  # the loop ran all along (one tick per 10 ms)
+        assert ledger.require_server("A").balance == 9_500
+        report = await ledger.check()
+        assert report.ok, report.problems
+    finally:
+        await ledger.close()
+
+
+async def test_light_and_heavy_operations_in_one_batch(tmp_path: Path) -> None:
+    """A batch mixing payments with an account change runs whole on the thread."""
+    ledger = await Ledger.open(config(tmp_path))
+    try:
+        a, _ = await ledger.create_server("A", balance=10_000)
+        await ledger.create_server("B")
+        results = await asyncio.gather(
+            ledger.pay(a, source_user="x", target_user="y", target_server="B", amount=100,
+                       local_currency=False),
+            ledger.adjust_balance("B", 50, "bonus"),
+            ledger.pay(a, source_user="x", target_user="", target_server="B", amount=20_000,
+                       local_currency=False),
+            return_exceptions=True)
+        assert not isinstance(results[0], BaseException)
+        assert not isinstance(results[1], BaseException)
+        assert isinstance(results[2], Exception)  # cannot afford: rolled back alone
+        assert ledger.require_server("A").balance == 9_900
+        assert ledger.require_server("B").balance == 150
+        report = await ledger.check()
+        assert report.ok, report.problems
+    finally:
+        await ledger.close()
