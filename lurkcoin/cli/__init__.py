@@ -13,6 +13,7 @@ import sys
 from typing import NoReturn
 
 from lurkcoin import __version__
+from lurkcoin.bench import add_bench_parser, run_bench
 from lurkcoin.cli import commands, security
 from lurkcoin.cli.commands import CliError, amount_arg, balance_arg, describe, target_balance_arg
 from lurkcoin.config import Config, ConfigError, config_file, load_config
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
             "check the ledger's invariants; exit status 1 if one is broken")
 
     security.add_security_commands(sub, parents=[config_after])
+    add_bench_parser(sub).set_defaults(run=_bench)
     return parser
 
 
@@ -130,6 +132,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     return serve(config, args)
 
 
+def _bench(config: Config, args: argparse.Namespace) -> int:
+    return run_bench(args)  # it starts or reaches its own server
 
 
 def _fail(message: str, status: int = 2) -> int:
