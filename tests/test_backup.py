@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from decimal import Decimal
@@ -122,3 +123,15 @@ async def test_tokens_are_never_stored_in_clear(tmp_path: Path) -> None:
     stored = conn.execute("SELECT COUNT(*) FROM servers WHERE token_hash IS NOT NULL")
     assert stored.fetchone()[0] == 13  # 12 imported with a token, plus Fresh
     conn.close()
+
+
+async def test_export_and_check_run_side_by_side_with_payments(ledger: Ledger) -> None:
+    """Each snapshot has its own connection: overlapping ones must not collide."""
+    await ledger.import_backup(initial_backup())
+    alpha = ledger.require_server("alpha")
+    pays = [ledger.pay(alpha, source_user="a", target_user="b", target_server="echoserver",
+                       amount=1, local_currency=False) for _ in range(20)]
+    results = await asyncio.gather(ledger.export_backup(), ledger.check(), ledger.check(),
+                                   ledger.export_backup(), *pays)
+    assert all(report.ok for report in results[1:3])
+    assert json.loads(results[0]) and json.loads(results[3])

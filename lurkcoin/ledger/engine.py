@@ -299,10 +299,10 @@ class Ledger:
         """Every live server in the lurkcoin-core backup format, as JSON text."""
         reader = self._reader()
         parts = []
-        async with reader.snapshot():
-            for server in await reader.servers():
-                history = await reader.history(server.id, 1 << 62) or []
-                pending = await reader.pending(server.id)
+        async with reader.snapshot() as snap:
+            for server in await snap.servers():
+                history = await snap.history(server.id, 1 << 62) or []
+                pending = await snap.pending(server.id)
                 parts.append(server_json(server, history, pending))
         return "[\n" + ",\n".join(parts) + "\n]\n"
 

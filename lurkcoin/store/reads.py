@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import aiosqlite
 
@@ -31,17 +31,47 @@ class LedgerTotals:
     failed_refunds: list[Transaction]
 
 
+READERS = 2  # connections for request-path reads, used in turn
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    await conn.execute("PRAGMA query_only = 1")
+    await conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
 class Reader:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    """Read queries; each costs one hop to a reader thread (execute_fetchall)."""
+
+    def __init__(self, path: str, conns: list[aiosqlite.Connection]) -> None:
+        self._path = path
+        self._conns = conns
+        self._turn = 0
+
+    @classmethod
+    async def open(cls, path: str, connections: int = READERS) -> "Reader":
+        conns: list[aiosqlite.Connection] = []
+        try:
+            for _ in range(connections):
+                conns.append(await _connect(path))
+        except BaseException:
+            for conn in conns:
+                await conn.close()
+            raise
+        return cls(path, conns)
 
     async def close(self) -> None:
-        await self._conn.close()
+        for conn in self._conns:
+            await conn.close()
+        self._conns = []
+
+    async def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        self._turn = (self._turn + 1) % len(self._conns)
+        return list(await self._conns[self._turn].execute_fetchall(sql, params))
 
     async def _transactions(self, sql: str, params: tuple[object, ...]) -> list[Transaction]:
-        async with self._conn.execute(sql, params) as cur:
-            rows = await cur.fetchall()
-        return [transaction_from_row(r) for r in rows]
+        return [transaction_from_row(r) for r in await self._rows(sql, params)]
 
     async def history(self, server_id: int, limit: int,
                       before_seq: int | None = None) -> list[Transaction] | None:
@@ -50,19 +80,16 @@ class Reader:
         ``before_seq`` pages on from that transaction; None if it is not in
         this server's history.
         """
-        bound = 1 << 62
+        params: tuple[object, ...] = (server_id, 1 << 62, limit)
         if before_seq is not None:
-            async with self._conn.execute(
-                    "SELECT pos FROM history WHERE server_id = ? AND seq = ?",
-                    (server_id, before_seq)) as cur:
-                row = await cur.fetchone()
-            if row is None:
+            rows = await self._rows("SELECT pos FROM history WHERE server_id = ? AND seq = ?",
+                                    (server_id, before_seq))
+            if not rows:
                 return None
-            bound = int(row[0])
+            params = (server_id, int(rows[0][0]), limit)
         return await self._transactions(
             f"SELECT {_T_COLUMNS} FROM history h JOIN transactions t ON t.seq = h.seq "
-            "WHERE h.server_id = ? AND h.pos < ? ORDER BY h.pos DESC LIMIT ?",
-            (server_id, bound, limit))
+            f"WHERE h.server_id = ? AND h.pos < ? ORDER BY h.pos DESC LIMIT ?", params)
 
     async def pending(self, server_id: int, limit: int | None = None) -> list[Transaction]:
         """Oldest first."""
@@ -76,43 +103,40 @@ class Reader:
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,))
         return found[0] if found else None
 
-
     async def servers(self) -> list[Server]:
-        async with self._conn.execute(
-                f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
-                "AND kind = 'server' ORDER BY id") as cur:
-            return [server_from_row(r) for r in await cur.fetchall()]
+        rows = await self._rows(f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
+                                "AND kind = 'server' ORDER BY id")
+        return [server_from_row(r) for r in rows]
 
     @contextlib.asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[None]:
-        """Make the queries inside see one consistent state of the ledger."""
-        await self._conn.execute("BEGIN")
+    async def snapshot(self) -> AsyncIterator["Reader"]:
+        """A reader on its own connection that sees one consistent state of the ledger."""
+        conn = await _connect(self._path)
         try:
-            yield
+            await conn.execute("BEGIN")
+            yield Reader(self._path, [conn])
+            await conn.execute("COMMIT")
         finally:
-            await self._conn.execute("COMMIT")
+            await conn.close()
 
     async def totals(self) -> LedgerTotals:
         """Everything the invariant check needs, read in one snapshot."""
-        async with self.snapshot():
-            async with self._conn.execute(
-                    "SELECT s.uid, s.balance, COALESCE(e.total, 0) FROM servers s "
-                    "LEFT JOIN (SELECT server_id, SUM(delta) AS total FROM entries "
-                    "GROUP BY server_id) e ON e.server_id = s.id "
-                    "WHERE s.balance <> COALESCE(e.total, 0)") as cur:
-                mismatches = [(r[0], int(r[1]), int(r[2])) for r in await cur.fetchall()]
-            async with self._conn.execute("SELECT COALESCE(SUM(delta), 0) FROM entries") as cur:
-                entries_total = int((await cur.fetchone())[0])  # type: ignore[index]
-            async with self._conn.execute("SELECT COALESCE(SUM(balance), 0) FROM servers") as cur:
-                balances_total = int((await cur.fetchone())[0])  # type: ignore[index]
-            async with self._conn.execute(
-                    "SELECT uid, balance FROM servers WHERE kind = 'server' AND balance < 0") as cur:
-                negative = [(r[0], int(r[1])) for r in await cur.fetchall()]
-            async with self._conn.execute(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM entries GROUP BY "
-                    "COALESCE(txn_seq, -adjustment_id) HAVING SUM(delta) <> 0)") as cur:
-                unbalanced = int((await cur.fetchone())[0])  # type: ignore[index]
-            failed = await self._transactions(
+        async with self.snapshot() as snap:
+            mismatches = [(r[0], int(r[1]), int(r[2])) for r in await snap._rows(
+                "SELECT s.uid, s.balance, COALESCE(e.total, 0) FROM servers s "
+                "LEFT JOIN (SELECT server_id, SUM(delta) AS total FROM entries "
+                "GROUP BY server_id) e ON e.server_id = s.id "
+                "WHERE s.balance <> COALESCE(e.total, 0)")]
+            entries_total = int((await snap._rows(
+                "SELECT COALESCE(SUM(delta), 0) FROM entries"))[0][0])
+            balances_total = int((await snap._rows(
+                "SELECT COALESCE(SUM(balance), 0) FROM servers"))[0][0])
+            negative = [(r[0], int(r[1])) for r in await snap._rows(
+                "SELECT uid, balance FROM servers WHERE kind = 'server' AND balance < 0")]
+            unbalanced = int((await snap._rows(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM entries GROUP BY "
+                "COALESCE(txn_seq, -adjustment_id) HAVING SUM(delta) <> 0)"))[0][0])
+            failed = await snap._transactions(
                 f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
                 "WHERE refund_failed IS NOT NULL ORDER BY seq", ())
         return LedgerTotals(mismatches, entries_total, balances_total, negative, unbalanced,

@@ -29,8 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.models import Server
 from lurkcoin.store.migrate import migrate
@@ -94,10 +92,7 @@ class SqliteStore:
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._open_writer)
-        reader_conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await reader_conn.execute("PRAGMA query_only = 1")
-        await reader_conn.execute("PRAGMA busy_timeout = 10000")
-        self.reader = Reader(reader_conn)
+        self.reader = await Reader.open(self.path)
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._writer_loop(), name="lurkcoin-writer")
 
