@@ -198,26 +198,25 @@ class SqliteStore:
         if not (light and self._begin(wait=False)):
             return await self._on_thread(self._run_batch, ops)
         # Statements here on the event loop; only the COMMIT (the fsync) on the thread.
-        try:
-            tx, external_change = self._start(), self._external_change()
-            results = self._run_ops(tx, ops)
-        except BaseException:
-            self._rollback()
-            raise
+        tx, external_change, results = self._statements(ops)
         await self._on_thread(self._commit)
         return results, self._outcome(tx, external_change, len(ops))
 
     def _run_batch(self, ops: list[Operation]) -> tuple[Results, BatchOutcome]:
         """The whole batch on the writer thread: waits for a lock another process holds."""
         self._begin(wait=True)
+        tx, external_change, results = self._statements(ops)
+        self._commit()
+        return results, self._outcome(tx, external_change, len(ops))
+
+    def _statements(self, ops: list[Operation]) -> tuple[WriteTx, bool, Results]:
+        """Run a begun batch's operations; the whole transaction is undone if that fails."""
         try:
             tx, external_change = self._start(), self._external_change()
-            results = self._run_ops(tx, ops)
+            return tx, external_change, self._run_ops(tx, ops)
         except BaseException:
             self._rollback()
             raise
-        self._commit()
-        return results, self._outcome(tx, external_change, len(ops))
 
     def _begin(self, *, wait: bool) -> bool:
         """BEGIN IMMEDIATE; without ``wait``, False at once if another process writes."""
