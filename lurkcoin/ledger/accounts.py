@@ -22,6 +22,8 @@ def _live(tx: WriteTx, server_id: int) -> Server:
 # The most an operator may add or remove at once (¤1 trillion): far beyond any
 # real economy, and far below SQLite's 64-bit integer limit.
 MAX_OPERATOR_AMOUNT = 10**14
+# All money in circulation together; SQLite's SUM fails past 2**63.
+MAX_CIRCULATION = 2**62
 
 
 def check_target_balance(cents: int) -> None:
@@ -58,6 +60,9 @@ def adjust_balance(tx: WriteTx, server_id: int, delta: int, reason: str, now: in
         raise LurkcoinError("ERR_INVALIDAMOUNT")
     if server.balance + delta < 0:
         raise LurkcoinError("ERR_CANNOTAFFORD")
+    issuance = tx.server_by_id(tx.issuance_id)
+    if issuance is not None and abs(issuance.balance - delta) > MAX_CIRCULATION:
+        raise LurkcoinError("ERR_INVALIDAMOUNT")  # keeps every sum a 64-bit integer
     adjustment_id = tx.insert_adjustment(server.id, delta, reason, now)
     tx.post(tx.issuance_id, server.id, delta, adjustment_id=adjustment_id)
     return _live(tx, server_id)

@@ -55,18 +55,28 @@ class _ServerRecord:
     pending: list[str] = field(default_factory=list)
 
 
+# Bounds that keep every stored number a SQLite 64-bit integer with room to spare.
+_MAX_CENTS = 10**15
+_MAX_TIME = 2**40
+
+
 def _money(value: Any, where: str) -> int:
+    """A transaction amount: positive, as every payment and refund moved."""
     if isinstance(value, float):  # a caller decoded with floats: use the shortest repr
         value = Decimal(repr(value))
     try:
-        return parse_amount(value)
+        cents = parse_amount(value)
     except AmountError:
         raise BackupError(f"{where}: not an amount: {value!r}") from None
+    if not 0 < cents <= _MAX_CENTS:
+        raise BackupError(f"{where}: {value!r} is not a positive amount a payment can move")
+    return cents
 
 
 def _cents_field(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BackupError(f"{where}: expected integer cents, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_CENTS:
+        raise BackupError(f"{where}: expected integer cents from 0 to {_MAX_CENTS}, "
+                          f"got {value!r}")
     return value
 
 
@@ -86,8 +96,9 @@ def _parse_transaction(raw: Any, where: str) -> Transaction:
     txn_id = _text(raw, "id", where)
     where = f"{where} {txn_id}"
     time_value = raw["time"]
-    if isinstance(time_value, bool) or not isinstance(time_value, int):
-        raise BackupError(f"{where}: 'time' must be an integer")
+    if isinstance(time_value, bool) or not isinstance(time_value, int) \
+            or not 0 <= time_value <= _MAX_TIME:
+        raise BackupError(f"{where}: 'time' must be a Unix time in seconds")
     if not isinstance(raw["revertable"], bool):
         raise BackupError(f"{where}: 'revertable' must be true or false")
     return Transaction(

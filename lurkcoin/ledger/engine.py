@@ -66,6 +66,7 @@ class Ledger:
                                  max_batch=config.database.max_batch)
         self.cache = ServerCache()
         self.store.on_commit.append(self.cache.apply)
+        self.store.on_commit.append(self._reload_api_keys)
         self._api_keys: dict[bytes, ApiKey] = {}
         # Token promotions in flight (kept so they are not garbage collected).
         self._background: set[asyncio.Task[None]] = set()
@@ -85,6 +86,10 @@ class Ledger:
     async def _load_api_keys(self) -> None:
         self._set_api_keys(await self.store.write(lambda tx: tx.active_api_keys()))
 
+    def _reload_api_keys(self, outcome: BatchOutcome) -> None:
+        if outcome.api_keys is not None:  # another process may have added or revoked keys
+            self._set_api_keys(outcome.api_keys)
+
     def _set_api_keys(self, keys: list[ApiKey]) -> None:
         self._api_keys = {k.key_hash: k for k in keys}
 
@@ -103,7 +108,6 @@ class Ledger:
             return False
         for callback in self.store.on_commit:
             callback(outcome)
-        await self._load_api_keys()
         return True
 
     # -- reads --------------------------------------------------------------
@@ -309,7 +313,7 @@ class Ledger:
     # -- invariants -------------------------------------------------------------
 
     async def check(self) -> CheckReport:
-        totals = await self._reader().totals()
+        totals = await self._reader().totals(self.store.issuance_id)
         report = CheckReport(failed_refunds=totals.failed_refunds)
         for uid, stored, summed in totals.balance_mismatches:
             report.problems.append(
@@ -327,6 +331,21 @@ class Ledger:
         if totals.unbalanced_postings:
             report.problems.append(
                 f"{totals.unbalanced_postings} postings whose entries do not sum to zero")
+        for txn_id in totals.misposted_transactions:
+            report.problems.append(
+                f"transaction {txn_id}: its entries are not its source paying its target")
+        for adjustment_id in totals.misposted_adjustments:
+            report.problems.append(
+                f"adjustment #{adjustment_id}: its entries do not match its amount")
+        if totals.orphan_entries:
+            report.problems.append(
+                f"{totals.orphan_entries} entries belong to no transaction or adjustment")
+        for txn_id in totals.unrefunded_rejections:
+            report.problems.append(
+                f"transaction {txn_id}: rejected, but neither refunded nor marked failed")
+        for txn_id in totals.broken_refunds:
+            report.problems.append(
+                f"transaction {txn_id}: its refund link does not lead to a refund of it")
         report.circulating = sum(s.balance for s in self.cache.servers())
         return report
 

@@ -143,9 +143,9 @@ def _refund(tx: WriteTx, t: Transaction, now: int) -> tuple[str | None, str | No
     rejecter = tx.server_by_id(t.target_server_id) if t.target_server_id else None
     if rejecter is None:
         return None, "the rejecting server no longer exists"
+    # Only the very account that paid gets the money back: once it is deleted
+    # its name may belong to someone else, so no lookup by name.
     original = tx.server_by_id(t.source_server_id) if t.source_server_id else None
-    if original is None:
-        original = tx.server_by_uid(server_uid(t.source_server))
     if original is None:
         return None, f"the sending server {t.source_server!r} no longer exists"
     if rejecter.balance < t.amount:

@@ -29,6 +29,16 @@ class LedgerTotals:
     negative_balances: list[tuple[str, int]]
     unbalanced_postings: int
     failed_refunds: list[Transaction]
+    # Transactions whose entries are not exactly "source pays target the amount".
+    misposted_transactions: list[str]
+    # Adjustments whose entries are not exactly "issuance pays the server the amount".
+    misposted_adjustments: list[int]
+    # Entries of no transaction or adjustment that exists.
+    orphan_entries: int
+    # Rejected revertable transactions with neither a refund nor a recorded failure.
+    unrefunded_rejections: list[str]
+    # Refund links that do not lead to a refund of the same amount.
+    broken_refunds: list[str]
 
 
 READERS = 2  # connections for request-path reads, used in turn
@@ -66,7 +76,8 @@ class Reader:
             await conn.close()
         self._conns = []
 
-    async def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+    async def _rows(self, sql: str,
+                    params: tuple[object, ...] | dict[str, object] = ()) -> list[Any]:
         self._turn = (self._turn + 1) % len(self._conns)
         return list(await self._conns[self._turn].execute_fetchall(sql, params))
 
@@ -119,7 +130,7 @@ class Reader:
         finally:
             await conn.close()
 
-    async def totals(self) -> LedgerTotals:
+    async def totals(self, issuance_id: int) -> LedgerTotals:
         """Everything the invariant check needs, read in one snapshot."""
         async with self.snapshot() as snap:
             mismatches = [(r[0], int(r[1]), int(r[2])) for r in await snap._rows(
@@ -139,5 +150,56 @@ class Reader:
             failed = await snap._transactions(
                 f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
                 "WHERE refund_failed IS NOT NULL ORDER BY seq", ())
+            misposted = [r[0] for r in await snap._rows(_MISPOSTED_TRANSACTIONS)]
+            misposted_adjustments = [int(r[0]) for r in await snap._rows(
+                _MISPOSTED_ADJUSTMENTS, {"issuance": issuance_id})]
+            orphans = int((await snap._rows(_ORPHAN_ENTRIES))[0][0])
+            unrefunded = [r[0] for r in await snap._rows(
+                "SELECT id FROM transactions WHERE status = 'rejected' AND revertable = 1 "
+                "AND refund_id IS NULL AND refund_failed IS NULL ORDER BY seq LIMIT 100")]
+            broken = [r[0] for r in await snap._rows(
+                "SELECT t.id FROM transactions t LEFT JOIN transactions r ON r.id = t.refund_id "
+                "WHERE t.refund_id IS NOT NULL AND (r.seq IS NULL OR r.refund_of IS NOT t.id "
+                "OR r.amount <> t.amount) ORDER BY t.seq LIMIT 100")]
         return LedgerTotals(mismatches, entries_total, balances_total, negative, unbalanced,
-                            failed)
+                            failed, misposted, misposted_adjustments, orphans, unrefunded,
+                            broken)
+
+
+# Live transactions have exactly two entries: the source's debit and the
+# target's credit of the amount (one server twice for a self-payment);
+# imported ones arrived with their balances and have none.
+_MISPOSTED_TRANSACTIONS = """
+SELECT t.id FROM transactions t LEFT JOIN (
+    SELECT txn_seq, COUNT(*) AS n,
+           MAX(CASE WHEN delta < 0 THEN server_id END) AS src,
+           MAX(CASE WHEN delta > 0 THEN server_id END) AS dst,
+           MAX(CASE WHEN delta > 0 THEN delta END) AS credit,
+           MIN(CASE WHEN delta < 0 THEN delta END) AS debit
+    FROM entries WHERE txn_seq IS NOT NULL GROUP BY txn_seq) e ON e.txn_seq = t.seq
+WHERE (t.imported = 0 AND (e.n IS NOT 2 OR e.src IS NOT t.source_server_id
+       OR e.dst IS NOT t.target_server_id OR e.credit IS NOT t.amount
+       OR e.debit IS NOT -t.amount))
+   OR (t.imported = 1 AND e.n IS NOT NULL)
+ORDER BY t.seq LIMIT 100
+"""
+
+_MISPOSTED_ADJUSTMENTS = """
+SELECT a.id FROM adjustments a LEFT JOIN (
+    SELECT adjustment_id, COUNT(*) AS n,
+           SUM(CASE WHEN server_id = :issuance THEN delta END) AS issued,
+           MAX(CASE WHEN server_id <> :issuance THEN server_id END) AS server,
+           SUM(CASE WHEN server_id <> :issuance THEN delta END) AS received
+    FROM entries WHERE adjustment_id IS NOT NULL GROUP BY adjustment_id) e
+    ON e.adjustment_id = a.id
+WHERE e.n IS NOT 2 OR e.server IS NOT a.server_id OR e.received IS NOT a.amount
+   OR e.issued IS NOT -a.amount
+ORDER BY a.id LIMIT 100
+"""
+
+_ORPHAN_ENTRIES = """
+SELECT COUNT(*) FROM entries e
+WHERE (e.txn_seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM transactions WHERE seq = e.txn_seq))
+   OR (e.adjustment_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM adjustments WHERE id = e.adjustment_id))
+"""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lurkcoin.core.errors import LurkcoinError
-from lurkcoin.models import Server
+from lurkcoin.models import ApiKey, Server
 from lurkcoin.store.migrate import migrate
 from lurkcoin.store.reads import Reader
 from lurkcoin.store.rows import SERVER_COLUMNS, server_from_row
@@ -57,6 +57,8 @@ class BatchOutcome:
     size: int
     # True when ``servers`` is every live server (another process wrote).
     full: bool = False
+    # Every active read-only key, on a full reload.
+    api_keys: list[ApiKey] | None = None
 
 
 def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
@@ -80,6 +82,7 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._data_version = 0
+        self._version_in_tx = 0
         self.issuance_id = 0
         self.reader: Reader | None = None
         self.batches = 0
@@ -241,7 +244,11 @@ class SqliteStore:
     def _external_change(self) -> bool:
         # Read inside the write transaction: nobody can commit between this
         # look and our COMMIT, so no other process's change goes unnoticed.
-        return self._current_data_version() != self._data_version
+        # The value is what we have seen once we commit (our own COMMIT does
+        # not change our data_version); re-reading it after COMMIT could
+        # swallow a commit another process slips in meanwhile.
+        self._version_in_tx = self._current_data_version()
+        return self._version_in_tx != self._data_version
 
     def _run_ops(self, tx: WriteTx, ops: list[Operation]) -> Results:
         """Each operation inside its own SAVEPOINT: a failing one rolls back alone."""
@@ -282,19 +289,31 @@ class SqliteStore:
             self._conn.execute("ROLLBACK")
 
     def _outcome(self, tx: WriteTx, external_change: bool, size: int) -> BatchOutcome:
-        """After COMMIT: the rows the caches must refresh."""
+        """After COMMIT: the rows the caches must refresh.
+
+        Never raises: the batch is committed, so its callers must hear their
+        results whatever happens here. If the reload fails, the caches are
+        marked stale and the next batch or probe reloads everything.
+        """
         conn = self._conn
         assert conn is not None
-        self._data_version = self._current_data_version()
-        if external_change:
-            # Another process (the CLI) committed since our last batch: refresh
-            # every cached server, not just the ones this batch touched.
-            servers = self._all_servers(conn)
-            deleted: set[int] = set()
-        else:
+        self._data_version = self._version_in_tx
+        try:
+            if external_change:
+                # Another process (the CLI) committed since our last batch:
+                # refresh every cached server and key, not just what we touched.
+                return self._full_outcome(conn, set(tx.notified_servers), size)
             servers, deleted = self._reload(conn, tx.changed_servers)
-        return BatchOutcome(servers, deleted, set(tx.notified_servers), size,
-                            full=external_change)
+        except Exception:
+            log.exception("reloading the caches after a commit failed; will reload all")
+            self._data_version = -1
+            return BatchOutcome([], set(), set(tx.notified_servers), size)
+        return BatchOutcome(servers, deleted, set(tx.notified_servers), size)
+
+    def _full_outcome(self, conn: sqlite3.Connection, notified: set[int],
+                      size: int) -> BatchOutcome:
+        return BatchOutcome(self._all_servers(conn), set(), notified, size, full=True,
+                            api_keys=WriteTx(conn, self.issuance_id).active_api_keys())
 
     def _current_data_version(self) -> int:
         assert self._conn is not None
@@ -323,7 +342,7 @@ class SqliteStore:
             if self._conn is None or self._current_data_version() == self._data_version:
                 return None
             self._data_version = self._current_data_version()
-            return BatchOutcome(self._all_servers(self._conn), set(), set(), 0, full=True)
+            return self._full_outcome(self._conn, set(), 0)
         async with self._lock:
             return await self._on_thread(probe)
 
