@@ -14,8 +14,9 @@ import re
 from decimal import Decimal
 from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web import RequestPayloadError
 
 from lurkcoin.core.errors import LurkcoinError
 
@@ -62,9 +63,24 @@ async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
                 received += len(chunk)
                 if received > limit:
                     raise LurkcoinError("ERR_PAYLOADTOOLARGE")
-    except (TimeoutError, ConnectionError, HttpProcessingError):
+    except (TimeoutError, ConnectionError, HttpProcessingError, RequestPayloadError):
+        # RequestPayloadError: a body that does not decode (bad gzip or deflate).
         # The client's fault, not a bug; often nobody is left to read the answer.
         raise invalid_request() from None
+
+
+async def expect_handler(request: web.Request) -> None:
+    """``Expect: 100-continue`` as aiohttp answers it, without echoing other values.
+
+    aiohttp's own handler puts an unknown value into its 417 text and fails
+    with a 500 when that value is not valid UTF-8.
+    """
+    if request.version != HttpVersion11:
+        return
+    if request.headers.get("Expect", "").strip().lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return
+    raise web.HTTPExpectationFailed(text="Unknown Expect header.\n")
 
 
 def content_type_allowed(value: str | None) -> bool:

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lurkcoin.api.auth import authenticate
-from lurkcoin.api.body import invalid_request, read_json_object
+from lurkcoin.api.body import expect_handler, invalid_request, read_json_object
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import success
 from lurkcoin.models import ApiKey
@@ -88,4 +88,4 @@ ROUTES: list[tuple[tuple[str, ...], str, Handler]] = [
 def add_routes(router: web.UrlDispatcher) -> None:
     for methods, path, handler in ROUTES:
         for method in methods:
-            router.add_route(method, path, handler)
+            router.add_route(method, path, handler, expect_handler=expect_handler)

@@ -46,7 +46,10 @@ def _redirect_path(request: web.Request) -> str | None:
 
 
 def _redirect(request: web.Request, path: str) -> web.Response:
-    location = path + (f"?{request.query_string}" if request.query_string else "")
+    # The raw (still percent-encoded) query: a decoded one could put spaces,
+    # quotes or control characters into the header.
+    query = request.rel_url.raw_query_string
+    location = path + (f"?{query}" if query else "")
     if request.method == "GET":
         body = f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'
         return web.Response(status=301, text=body, content_type="text/html", charset="utf-8",

@@ -105,6 +105,13 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def throttle_key(address: str) -> str:
+    ip = _ip(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return address
+
+
 def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
              networks: tuple[Network, ...]) -> bool:
     return address is not None and any(address in net for net in networks)
@@ -159,7 +166,10 @@ class LoginThrottle:
                    section.failure_window, section.trusted_proxies)
 
     def address(self, request: web.Request) -> str:
-        return client_address(request, self.trusted)
+        """Whom failures are counted against: the client's IPv4 address, or its
+        IPv6 /64 (one customer's usual allocation, so rotating within it gains
+        nothing)."""
+        return throttle_key(client_address(request, self.trusted))
 
     def check_address(self, request: web.Request) -> None:
         """Raise TooManyFailures if the request's address is blocked (free when none is)."""

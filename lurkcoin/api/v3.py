@@ -20,6 +20,7 @@ from lurkcoin.api.body import (
     MISSING,
     JsonFields,
     clean_string,
+    expect_handler,
     invalid_request,
     read_json_object,
     read_optional_json_object,
@@ -295,4 +296,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register every /v3 endpoint (HEAD is not registered: the reference answers 405)."""
     for methods, path, handler in ROUTES:
         for method in methods:
-            router.add_route(method, path, handler)
+            router.add_route(method, path, handler, expect_handler=expect_handler)

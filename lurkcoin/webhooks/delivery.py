@@ -69,6 +69,8 @@ def _kind(ip: IPAddress) -> str | None:
         return "a multicast"
     if ip.is_private:
         return "a private"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "a site-local"  # fec0::/10: deprecated, yet routable on some networks
     if ip.is_reserved or not ip.is_global:
         return "a reserved"
     return None
