@@ -157,3 +157,13 @@ def test_transcript_user_names(case: dict[str, Any]) -> None:
         assert server_uid(expected["result"]["target_server"]) == server_uid(
             fields["target_server"]
         )
+
+
+def test_long_names_are_not_memoised() -> None:
+    """Long names (failed logins, quotes) must not pin memory in the uid cache."""
+    from lurkcoin.core import names
+
+    before = names._cached_uid.cache_info().currsize
+    assert server_uid("X" * 5000) == "x" * 5000
+    assert names._cached_uid.cache_info().currsize == before
+    assert server_uid("Short Name") == "shortname"

@@ -22,12 +22,25 @@ def _simple_lower(char: str) -> str:
     return lowered if len(lowered) == 1 else lowered[0]
 
 
-# Pure and called several times per request with the same few names.
-@functools.lru_cache(maxsize=4096)
+# Names longer than this are not memoised: nobody's server is called that,
+# and a cache full of long names from failed logins would pin megabytes.
+_CACHED_NAME_LENGTH = 64
+
+
 def server_uid(name: str) -> str:
     """Lookup key of a server: 'My Server!' and 'myserver_' are the same server."""
+    if len(name) <= _CACHED_NAME_LENGTH:
+        return _cached_uid(name)
+    return _uid(name)
+
+
+def _uid(name: str) -> str:
     lowered = "".join(_simple_lower(char) for char in name)
     return _NOT_UID_CHAR.sub("_", lowered.replace(" ", ""))
+
+
+# Pure and called several times per request with the same few names.
+_cached_uid = functools.lru_cache(maxsize=4096)(_uid)
 
 
 def clean_username(name: str) -> str:
