@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from lurkcoin.api import credentials, fallbacks, v3
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.metrics import add_metrics_routes
+from lurkcoin.api.openapi import add_openapi_routes
 from lurkcoin.api.replies import failure
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle
 from lurkcoin.config import Config
@@ -126,5 +127,6 @@ def create_app(config: Config, *, ledger: Ledger | None = None,
     app.cleanup_ctx.extend(extra_contexts)
     v3.add_routes(app.router)
     credentials.add_routes(app.router)
+    add_openapi_routes(app.router)
     add_metrics_routes(app)
     return app
