@@ -77,7 +77,7 @@ async def test_bad_content_encoding_is_a_client_error_not_500(server, caplog, en
 
 
 async def test_valid_gzip_body_is_decoded_past_the_4096_byte_limit_check(server):
-    """Side note: a gzip body is size-checked after decompression only (accepted, unlike the reference)."""
+    """A valid gzip body is decoded, and its size checked after decompression."""
     _, port = server
     plain = b'{"amount": 1}'
     status, _, body = await raw(port, post("/v3/exchange_rates", gzip.compress(plain),
@@ -88,7 +88,8 @@ async def test_valid_gzip_body_is_decoded_past_the_4096_byte_limit_check(server)
 async def test_bad_content_encoding_on_history_is_ignored_like_any_body(server):
     """/v3/history never needs a body: an undecodable one changes nothing."""
     _, port = server
-    status, _, body = await raw(port, post("/v3/history", b"{}", b"Content-Encoding: gzip\r\n"))
+    request = post("/v3/history", b"{}", b"Content-Encoding: gzip\r\n")
+    status, _, body = await raw(port, request)
     assert status.startswith(b"HTTP/1.1 401") and json.loads(body)["error"] == "ERR_INVALIDLOGIN"
 
 
@@ -98,15 +99,17 @@ async def test_bad_content_encoding_on_history_is_ignored_like_any_body(server):
                                     b"/v3/version/?x=%00"])
 async def test_redirect_with_encoded_control_char_in_query_still_gets_a_reply(server, target):
     _, port = server
-    status, headers, _ = await raw(port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, headers, _ = await raw(port, request)
     assert status.startswith(b"HTTP/1.1 301"), status
     assert "\n" not in headers.get("location", "") and "x-evil" not in headers
 
 
 async def test_redirect_location_keeps_query_percent_encoding(server):
     _, port = server
-    status, headers, _ = await raw(
-        port, b"GET /V3/HISTORY?before=%22%3E%3Cx%3E%20y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    request = (b"GET /V3/HISTORY?before=%22%3E%3Cx%3E%20y HTTP/1.1\r\n"
+               b"Host: x\r\nConnection: close\r\n\r\n")
+    status, headers, _ = await raw(port, request)
     assert status.startswith(b"HTTP/1.1 301")
     assert headers["location"] == "/v3/history?before=%22%3E%3Cx%3E%20y", headers["location"]
 

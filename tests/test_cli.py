@@ -490,12 +490,12 @@ def test_set_webhook_sign_prints_a_secret_and_webhooks_lists_it(
     out = cli.ok("set-webhook", "hooked", "https://game.example/x", "--sign")
     secret = out.strip().splitlines()[-1]
     assert secret.startswith("whsec_") and "https://game.example/x/lurkcoin" in out
-    assert cli.with_ledger(lambda l: l.require_server("hooked").webhook_secret) == secret
+    assert cli.with_ledger(lambda ledger: ledger.require_server("hooked").webhook_secret) == secret
     # Changing the URL keeps the secret; --unsigned drops it.
     assert "whsec_" not in cli.ok("set-webhook", "hooked", "https://game.example/y")
-    assert cli.with_ledger(lambda l: l.require_server("hooked").webhook_secret) == secret
+    assert cli.with_ledger(lambda ledger: ledger.require_server("hooked").webhook_secret) == secret
     table = cli.ok("webhooks")
     assert "Hooked" in table and "https://game.example/y/lurkcoin" in table
     cli.ok("set-webhook", "hooked", "https://game.example/y", "--unsigned")
-    assert cli.with_ledger(lambda l: l.require_server("hooked").webhook_secret) is None
+    assert cli.with_ledger(lambda ledger: ledger.require_server("hooked").webhook_secret) is None
     assert "--clear" in cli("set-webhook", "hooked", "--clear", "--sign").assert_one_error_line()

@@ -16,7 +16,6 @@ from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
 
-
 # -- check() relates every entry to what it belongs to ---------------------------
 
 async def _setup(tmp_path: Path):

@@ -126,7 +126,7 @@ async def _start_fuzz_server(db_path: Path) -> LiveServer:
     tokens = [FUZZ_TOKEN] + [secrets.token_urlsafe(24) for _ in FUZZ_SERVERS[1:]]
     try:
         await server.ledger.import_backup([
-            _backup_record(name, token) for name, token in zip(FUZZ_SERVERS, tokens)])
+            _backup_record(name, token) for name, token in zip(FUZZ_SERVERS, tokens, strict=True)])
     except BaseException:
         await server.stop()
         raise

@@ -126,7 +126,7 @@ def _diff(expected: Any, got: Any, where: str = "$") -> str | None:
     if isinstance(expected, list):
         if len(expected) != len(got):
             return f"{where}: expected {len(expected)} items, got {len(got)}"
-        for index, (e, g) in enumerate(zip(expected, got)):
+        for index, (e, g) in enumerate(zip(expected, got, strict=True)):
             found = _diff(e, g, f"{where}[{index}]")
             if found:
                 return found

@@ -83,7 +83,8 @@ TRANSACTION = _object({
         "description": "The amount in the sending server's local currency."},
     "received_amount": ref(SCHEMAS + "Money") | {
         "description": "The amount in the receiving server's local currency."},
-    "time": {"type": "integer", "description": "When it was sent, in seconds since the Unix epoch."},
+    "time": {"type": "integer",
+             "description": "When it was sent, in seconds since the Unix epoch."},
     "revertable": {"type": "boolean", "description": "Payments are refunded when the receiver "
                    "rejects them; refunds (false) are not."},
 }, "A payment or a refund.")

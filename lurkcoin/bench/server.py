@@ -1,4 +1,4 @@
-"""The server under test: a spawned ``lurkcoin serve``, and the few requests the bench makes itself."""
+"""The server under test: a spawned ``lurkcoin serve``, and the requests the bench makes itself."""
 
 from __future__ import annotations
 

@@ -15,7 +15,13 @@ from typing import NoReturn
 from lurkcoin import __version__
 from lurkcoin.bench import add_bench_parser, run_bench
 from lurkcoin.cli import commands, security
-from lurkcoin.cli.commands import CliError, amount_arg, balance_arg, describe, target_balance_arg
+from lurkcoin.cli.commands import (
+    CliError,
+    amount_arg,
+    balance_arg,
+    describe,
+    target_balance_arg,
+)
 from lurkcoin.config import Config, ConfigError, config_file, load_config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.store.migrate import SchemaTooNew

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
+from lurkcoin import webhooks
 from lurkcoin.config import Config
 from lurkcoin.core.errors import ERRORS, LurkcoinError
 from lurkcoin.core.money import (
@@ -25,7 +26,6 @@ from lurkcoin.core.money import (
     parse_amount,
     render_json,
 )
-from lurkcoin import webhooks
 from lurkcoin.ledger.engine import Ledger
 from lurkcoin.models import Server
 

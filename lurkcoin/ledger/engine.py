@@ -11,8 +11,8 @@ import asyncio
 import dataclasses
 import json
 import time
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from typing import Any, Callable, Iterable
 
@@ -22,7 +22,6 @@ from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import clean_username, server_uid, username_too_long
 from lurkcoin.core.urls import normalise_webhook_url
 from lurkcoin.ledger import accounts, credentials, payments
-from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.backup import (
     BackupError,
     ImportReport,
@@ -31,6 +30,7 @@ from lurkcoin.ledger.backup import (
     server_json,
 )
 from lurkcoin.ledger.cache import ServerCache
+from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_token, token_matches
 from lurkcoin.models import ApiKey, Server, Transaction

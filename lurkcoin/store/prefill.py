@@ -114,7 +114,8 @@ def _fill(conn: sqlite3.Connection, count: int, status: str,
         for sql in (*_ENTRIES, *_HISTORY):
             conn.execute(sql, (last_seq,))
         deltas = ring_deltas(last_seq + 1, last_seq + count, ring)
-        conn.executemany(_BALANCE, [(d, sid) for d, (sid, _) in zip(deltas, servers) if d])
+        changes = [(d, sid) for d, (sid, _) in zip(deltas, servers, strict=True) if d]
+        conn.executemany(_BALANCE, changes)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -174,7 +174,7 @@ class SqliteStore:
                     callback(outcome)
                 except Exception:
                     log.exception("post-commit callback failed")
-            for (_, fut, _), (ok, value) in zip(batch, results):
+            for (_, fut, _), (ok, value) in zip(batch, results, strict=True):
                 if fut.done():  # the caller went away; its work is committed anyway
                     continue
                 if ok:
