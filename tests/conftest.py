@@ -16,6 +16,29 @@ from lurkcoin.ledger import Ledger
 LOOPBACK = "127.0.0.1"
 
 
+# One-line results of the golden replay, shown in every run's summary (CI too).
+_REPLAY_REPORTS = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_REPLAY_REPORTS] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    reports = config.stash.get(_REPLAY_REPORTS, [])
+    if reports:
+        terminalreporter.section("golden replay")
+        for line in reports:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def replay_reports(request: pytest.FixtureRequest) -> list[str]:
+    """Where the replay tests put their one-line counts for the summary."""
+    return request.config.stash[_REPLAY_REPORTS]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     # For tests/test_crash.py: `pytest -m soak --soak-rounds N` runs a longer soak.
     parser.addoption("--soak-rounds", type=int, default=20,

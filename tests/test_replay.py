@@ -220,13 +220,14 @@ def _report(title: str, matched: int, mismatches: list[str], skipped: list[str])
 # -- the tests ----------------------------------------------------------------------
 
 
-async def test_transcript(serve: StartServer, tmp_path: Path) -> None:
+async def test_transcript(serve: StartServer, tmp_path: Path,
+                          replay_reports: list[str]) -> None:
     golden = _load(TRANSCRIPT)
     server = await serve(replay_config(tmp_path / "replay.db"))
     await seed_from_backup(server.ledger, golden["header"]["initial_state"]["plaintext_db_json"])
     matched, mismatches, skipped = await replay(server.port, golden["cases"])
     report = _report("replay", matched, mismatches, skipped)
-    print(report)
+    replay_reports.append(report.splitlines()[0])
     assert matched + len(mismatches) + len(skipped) == len(golden["cases"])
     assert not mismatches, report
     check = await server.ledger.check()
@@ -240,14 +241,15 @@ def _scenario_names() -> list[str]:
 
 
 @pytest.mark.parametrize("name", _scenario_names())
-async def test_scenario(name: str, serve: StartServer, tmp_path: Path) -> None:
+async def test_scenario(name: str, serve: StartServer, tmp_path: Path,
+                        replay_reports: list[str]) -> None:
     golden = _load(SCENARIOS)
     scenario = next(s for s in golden["scenarios"] if s["name"] == name)
     server = await serve(replay_config(tmp_path / "scenario.db"))
     await seed_from_backup(server.ledger, golden["header"]["initial_state"]["plaintext_db_json"])
     matched, mismatches, skipped = await replay(server.port, scenario["steps"])
     report = _report(f"scenario {name}", matched, mismatches, skipped)
-    print(report)
+    replay_reports.append(report.splitlines()[0])
     assert not skipped and not mismatches, report
     check = await server.ledger.check()
     assert check.ok, check.problems
