@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from webhook_helpers import Receiver
 
 from lurkcoin.api.app import LEDGER_KEY, CleanupContext, create_app
 from lurkcoin.config import Config, DatabaseSection, ExchangeSection
@@ -37,6 +38,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
 def replay_reports(request: pytest.FixtureRequest) -> list[str]:
     """Where the replay tests put their one-line counts for the summary."""
     return request.config.stash[_REPLAY_REPORTS]
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+    """A fresh Ledger on a real SQLite file (default config, integral formula)."""
+    config = Config()
+    config.database.path = str(tmp_path / "ledger.db")
+    opened = await Ledger.open(config)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real webhook receiver on a loopback port."""
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -24,15 +24,6 @@ def initial_backup() -> list[dict]:
     return golden["header"]["initial_state"]["plaintext_db_json"]
 
 
-@pytest.fixture
-async def ledger(tmp_path: Path):
-    config = Config()
-    config.database.path = str(tmp_path / "ledger.db")
-    ledger = await Ledger.open(config)
-    yield ledger
-    await ledger.close()
-
-
 def comparable(records: list[dict]) -> dict[str, dict]:
     """A backup keyed by server name, tokens as hashes, URLs as given."""
     out = {}

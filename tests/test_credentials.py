@@ -11,15 +11,6 @@ from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
 
 
-@pytest.fixture
-async def ledger(tmp_path: Path):
-    config = Config()
-    config.database.path = str(tmp_path / "ledger.db")
-    ledger = await Ledger.open(config)
-    yield ledger
-    await ledger.close()
-
-
 async def test_old_token_works_until_the_new_one_is_used(tmp_path: Path) -> None:
     config = Config()
     config.database.path = str(tmp_path / "rotate.db")

@@ -22,13 +22,6 @@ def make_config(tmp_path: Path, formula: str = "integral") -> Config:
     return config
 
 
-@pytest.fixture
-async def ledger(tmp_path: Path):
-    ledger = await Ledger.open(make_config(tmp_path))
-    yield ledger
-    await ledger.close()
-
-
 async def pay(ledger: Ledger, source: str, target: str, cents: int, *, user: str = "bob",
               local: bool = False, key: str | None = None):
     return await ledger.pay(ledger.require_server(source), source_user="alice",

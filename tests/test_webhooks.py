@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,6 @@ from lurkcoin.webhooks import DISPATCHER_KEY, render_delivery_states, webhook_co
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return webhook_config(tmp_path)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def test_a_payment_is_announced_with_the_reference_request(

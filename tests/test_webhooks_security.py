@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import random
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,14 +45,6 @@ from lurkcoin.webhooks.signing import secret_key, signature
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return webhook_config(tmp_path)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 # -- the address guard ---------------------------------------------------------
