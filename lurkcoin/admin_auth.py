@@ -45,8 +45,9 @@ def verify_admin(config: Config, user: str, password: str) -> bool:
     accounts = config.admin.accounts
     stored = None
     for name, hashed in accounts.items():  # compare every name: no early exit
-        if hmac.compare_digest(name.encode("utf-8", "surrogatepass"),
-                               user.encode("utf-8", "surrogatepass")):
+        if hmac.compare_digest(
+            name.encode("utf-8", "surrogatepass"), user.encode("utf-8", "surrogatepass")
+        ):
             stored = hashed
     if stored is None:
         candidate = _dummy_hash(next(iter(accounts.values()), None))

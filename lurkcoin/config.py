@@ -111,6 +111,7 @@ def _unknown(kind: str, name: str, known: typing.Iterable[str]) -> str:
 # Converters from a TOML value (already typed) or an environment variable (text).
 # Each raises ValueError saying what it expected.
 
+
 def _to_bool(value: Any, from_env: bool) -> bool:
     if from_env:
         value = _ENV_BOOLS.get(value.strip().lower(), value)
@@ -119,8 +120,16 @@ def _to_bool(value: Any, from_env: bool) -> bool:
     return value
 
 
-_ENV_BOOLS = {"true": True, "yes": True, "on": True, "1": True,
-              "false": False, "no": False, "off": False, "0": False}
+_ENV_BOOLS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
 
 
 def _to_int(value: Any, from_env: bool) -> int:
@@ -141,8 +150,11 @@ def _to_float(value: Any, from_env: bool) -> float:
         except InvalidOperation:
             pass
     # TOML floats arrive as Decimal (parse_float); nan and inf are refused.
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or (
-            isinstance(value, Decimal) and not value.is_finite()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, Decimal))
+        or (isinstance(value, Decimal) and not value.is_finite())
+    ):
         raise ValueError("expected a number")
     number = float(value)
     if not math.isfinite(number):
@@ -184,18 +196,26 @@ def _to_str_table(value: Any, from_env: bool) -> dict[str, str]:
     if from_env:
         raise ValueError("cannot be set from the environment; set it in the config file")
     if not isinstance(value, dict) or not all(
-            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    ):
         raise ValueError("expected a table of names to strings")
     return dict(value)
 
 
 _CONVERTERS: dict[Any, Callable[[Any, bool], Any]] = {
-    bool: _to_bool, int: _to_int, float: _to_float, str: _to_str,
-    list[str]: _to_str_list, dict[str, str]: _to_str_table}
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    str: _to_str,
+    list[str]: _to_str_list,
+    dict[str, str]: _to_str_table,
+}
 
 # The PHC string argon2-cffi writes: $argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>.
-_ARGON2ID = re.compile(r"\$argon2id\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+"
-                       r"\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+")
+_ARGON2ID = re.compile(
+    r"\$argon2id\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+"
+    r"\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"
+)
 
 
 def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
@@ -209,8 +229,10 @@ def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
     if rules.get("argon2id"):
         for user, hashed in value.items():
             if not _ARGON2ID.fullmatch(hashed):
-                raise ValueError(f"the password of {user!r} is not an argon2id hash "
-                                 "(make one with `lurkcoin hash-password`)")
+                raise ValueError(
+                    f"the password of {user!r} is not an argon2id hash "
+                    "(make one with `lurkcoin hash-password`)"
+                )
 
 
 def _convert(kind: Any, rules: Mapping[str, Any], value: Any, from_env: bool) -> Any:
@@ -225,15 +247,17 @@ def _convert(kind: Any, rules: Mapping[str, Any], value: Any, from_env: bool) ->
         raise ValueError(f"must be one of {', '.join(rules['choices'])}")
     low, high = rules.get("low"), rules.get("high")
     if (low is not None and result < low) or (high is not None and result > high):
-        raise ValueError(f"must be between {low} and {high}" if high is not None
-                         else f"must be at least {low}")
+        raise ValueError(
+            f"must be between {low} and {high}" if high is not None else f"must be at least {low}"
+        )
     if rules.get("positive") and result <= 0:
         raise ValueError("must be more than 0")
     return result
 
 
-def _set(config: Config, section_name: str, key: str, value: Any, origin: str,
-         from_env: bool) -> None:
+def _set(
+    config: Config, section_name: str, key: str, value: Any, origin: str, from_env: bool
+) -> None:
     section = getattr(config, section_name)
     fields = {f.name: f for f in dataclasses.fields(section)}
     if key not in fields:
@@ -258,8 +282,10 @@ def _apply_file(config: Config, path: Path) -> None:
     sections = _sections(config)
     for name, values in data.items():
         if not isinstance(values, dict):
-            raise ConfigError(f"{path}: {name!r} is outside any section; settings go under "
-                              f"{', '.join(f'[{s}]' for s in sections)}")
+            raise ConfigError(
+                f"{path}: {name!r} is outside any section; settings go under "
+                f"{', '.join(f'[{s}]' for s in sections)}"
+            )
         if name not in sections:
             raise ConfigError(f"{path}: {_unknown('section', name, sections)}")
         for key, value in values.items():
@@ -271,13 +297,14 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> None:
     for var, value in sorted(environ.items()):
         if not var.startswith(ENV_PREFIX) or var == CONFIG_FILE_VARIABLE:
             continue
-        rest = var[len(ENV_PREFIX):].lower()
+        rest = var[len(ENV_PREFIX) :].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
         if section is None:
-            raise ConfigError(f"environment: unknown setting {var}: expected "
-                              f"LURKCOIN_<SECTION>_<KEY>, section one of {', '.join(sections)}")
-        _set(config, section, rest[len(section) + 1:], value, f"environment {var}",
-             from_env=True)
+            raise ConfigError(
+                f"environment: unknown setting {var}: expected "
+                f"LURKCOIN_<SECTION>_<KEY>, section one of {', '.join(sections)}"
+            )
+        _set(config, section, rest[len(section) + 1 :], value, f"environment {var}", from_env=True)
 
 
 def config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -290,8 +317,7 @@ def config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None
     return default if default.is_file() else None
 
 
-def load_config(path: str | Path | None = None,
-                environ: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Defaults, then the TOML file (if any), then environment overrides."""
     config = Config()
     if path is not None:
@@ -302,5 +328,8 @@ def load_config(path: str | Path | None = None,
 
 def config_keys() -> set[tuple[str, str]]:
     """Every (section, key) pair the program knows, for the documentation test."""
-    return {(name, f.name) for name, section in _sections(Config()).items()
-            for f in dataclasses.fields(section)}
+    return {
+        (name, f.name)
+        for name, section in _sections(Config()).items()
+        for f in dataclasses.fields(section)
+    }

@@ -64,16 +64,27 @@ class Client:
         assert self._session is not None
         await self._session.close()
 
-    async def call(self, method: str, path: str, auth: dict[str, str] | None = None, *,
-                   body: Any = None, headers: dict[str, str] | None = None) -> Reply:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        auth: dict[str, str] | None = None,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         assert self._session is not None
         all_headers = {**(auth or {}), **(headers or {})}
-        async with self._session.request(method, self.base + path, headers=all_headers,
-                                         json=body) as response:
+        async with self._session.request(
+            method, self.base + path, headers=all_headers, json=body
+        ) as response:
             raw = await response.read()
             is_json = response.headers.get("Content-Type") == JSON_TYPE
-            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()},
-                         json.loads(raw) if is_json else raw.decode("utf-8"))
+            return Reply(
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                json.loads(raw) if is_json else raw.decode("utf-8"),
+            )
 
 
 @dataclass

@@ -25,8 +25,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_REPLAY_REPORTS] = []
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     reports = config.stash.get(_REPLAY_REPORTS, [])
     if reports:
         terminalreporter.section("golden replay")
@@ -61,14 +62,19 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     # For tests/test_crash.py: `pytest -m soak --soak-rounds N` runs a longer soak.
-    parser.addoption("--soak-rounds", type=int, default=20,
-                     help="kill/restart rounds of the soak test (default: 20)")
+    parser.addoption(
+        "--soak-rounds",
+        type=int,
+        default=20,
+        help="kill/restart rounds of the soak test (default: 20)",
+    )
 
 
 def make_config(db_path: Path, *, formula: str = "reference") -> Config:
     """A config for tests: the given SQLite file and exchange formula."""
-    return Config(database=DatabaseSection(path=str(db_path)),
-                  exchange=ExchangeSection(formula=formula))
+    return Config(
+        database=DatabaseSection(path=str(db_path)), exchange=ExchangeSection(formula=formula)
+    )
 
 
 @dataclass
@@ -100,8 +106,9 @@ async def start_server(config: Config, *, ledger: Ledger | None = None) -> LiveS
     return await start_server_with(config, ledger, ())
 
 
-async def start_server_with(config: Config, ledger: Ledger | None,
-                            extra_contexts: Iterable[CleanupContext]) -> LiveServer:
+async def start_server_with(
+    config: Config, ledger: Ledger | None, extra_contexts: Iterable[CleanupContext]
+) -> LiveServer:
     app = create_app(config, ledger=ledger, extra_contexts=extra_contexts)
     runner = web.AppRunner(app)
     await runner.setup()

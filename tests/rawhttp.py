@@ -35,8 +35,9 @@ class RawResponse:
         return json.loads(self.body)
 
 
-def _head(method: str, path: str, port: int, headers: dict[str, str],
-          extra: list[tuple[str, str]]) -> bytes:
+def _head(
+    method: str, path: str, port: int, headers: dict[str, str], extra: list[tuple[str, str]]
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     lines += [f"{k}: {v}" for k, v in extra]
@@ -52,7 +53,7 @@ def _dechunk(data: bytes) -> bytes:
         if size == 0:
             break
         out += data[:size]
-        data = data[size + 2:]
+        data = data[size + 2 :]
     return bytes(out)
 
 
@@ -67,7 +68,7 @@ def _parse(raw: bytes, method: str) -> RawResponse:
     elif (response.header("Transfer-Encoding") or "").lower() == "chunked":
         body = _dechunk(body)
     elif response.header("Content-Length") is not None:
-        body = body[:int(response.header("Content-Length") or 0)]
+        body = body[: int(response.header("Content-Length") or 0)]
     return RawResponse(status, response.headers, body)
 
 
@@ -81,10 +82,18 @@ async def _read_all(reader: asyncio.StreamReader) -> bytes:
     return b"".join(parts)
 
 
-async def request(port: int, method: str, path: str, *, headers: dict[str, str] | None = None,
-                  body: bytes | None = None, chunks: list[bytes] | None = None,
-                  split_after: int | None = None, pause: float = 0.03,
-                  timeout: float = 10.0) -> RawResponse:
+async def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    chunks: list[bytes] | None = None,
+    split_after: int | None = None,
+    pause: float = 0.03,
+    timeout: float = 10.0,
+) -> RawResponse:
     """Send one request on a new connection and read the reply until the server closes.
 
     ``body`` goes with the head in one write (Content-Length added) unless

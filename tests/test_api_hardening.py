@@ -25,8 +25,10 @@ CRLF = b"\r\n"
 
 @pytest.fixture
 async def server(tmp_path: Path):
-    config = Config(database=DatabaseSection(path=str(tmp_path / "r.db")),
-                    exchange=ExchangeSection(formula="integral"))
+    config = Config(
+        database=DatabaseSection(path=str(tmp_path / "r.db")),
+        exchange=ExchangeSection(formula="integral"),
+    )
     app = create_app(config)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -57,31 +59,42 @@ async def raw(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, dict
 
 
 def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-            f"Content-Length: {len(body)}\r\n").encode() + extra + CRLF + body
+    return (
+        (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Content-Length: {len(body)}\r\n"
+        ).encode()
+        + extra
+        + CRLF
+        + body
+    )
 
 
 # -- an undecodable Content-Encoding is the client's error, not a 500 -------------------------
+
 
 @pytest.mark.parametrize("encoding", [b"gzip", b"deflate"])
 @pytest.mark.parametrize("path", ["/v3/exchange_rates", "/v3/pay"])
 async def test_bad_content_encoding_is_a_client_error_not_500(server, caplog, encoding, path):
     _, port = server
     caplog.set_level(logging.ERROR, logger="lurkcoin.api.app")
-    status, headers, body = await raw(port, post(path, b'{"amount": 1}',
-                                                 b"Content-Encoding: " + encoding + CRLF))
+    status, headers, body = await raw(
+        port, post(path, b'{"amount": 1}', b"Content-Encoding: " + encoding + CRLF)
+    )
     assert b" 500 " not in status, (status, body)  # today: 500 ERR_INTERNALERROR
     assert json.loads(body)["error"] == "ERR_INVALIDREQUEST"
-    assert not [r for r in caplog.records if r.name == "lurkcoin.api.app"], \
+    assert not [r for r in caplog.records if r.name == "lurkcoin.api.app"], (
         "a client's malformed body is logged as an unhandled server bug"
+    )
 
 
 async def test_valid_gzip_body_is_decoded_past_the_4096_byte_limit_check(server):
     """A valid gzip body is decoded, and its size checked after decompression."""
     _, port = server
     plain = b'{"amount": 1}'
-    status, _, body = await raw(port, post("/v3/exchange_rates", gzip.compress(plain),
-                                           b"Content-Encoding: gzip\r\n"))
+    status, _, body = await raw(
+        port, post("/v3/exchange_rates", gzip.compress(plain), b"Content-Encoding: gzip\r\n")
+    )
     assert status.endswith(b"200 OK") and json.loads(body)["result"] == 1.0
 
 
@@ -95,8 +108,10 @@ async def test_bad_content_encoding_on_history_is_ignored_like_any_body(server):
 
 # -- router redirects keep the query percent-encoded ------------------------------------------
 
-@pytest.mark.parametrize("target", [b"/v3/version/?x=%0a", b"/V3/VERSION?x=%0d%0aX-Evil:%201",
-                                    b"/v3/version/?x=%00"])
+
+@pytest.mark.parametrize(
+    "target", [b"/v3/version/?x=%0a", b"/V3/VERSION?x=%0d%0aX-Evil:%201", b"/v3/version/?x=%00"]
+)
 async def test_redirect_with_encoded_control_char_in_query_still_gets_a_reply(server, target):
     _, port = server
     request = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -107,8 +122,9 @@ async def test_redirect_with_encoded_control_char_in_query_still_gets_a_reply(se
 
 async def test_redirect_location_keeps_query_percent_encoding(server):
     _, port = server
-    request = (b"GET /V3/HISTORY?before=%22%3E%3Cx%3E%20y HTTP/1.1\r\n"
-               b"Host: x\r\nConnection: close\r\n\r\n")
+    request = (
+        b"GET /V3/HISTORY?before=%22%3E%3Cx%3E%20y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     status, headers, _ = await raw(port, request)
     assert status.startswith(b"HTTP/1.1 301")
     assert headers["location"] == "/v3/history?before=%22%3E%3Cx%3E%20y", headers["location"]
@@ -116,14 +132,17 @@ async def test_redirect_location_keeps_query_percent_encoding(server):
 
 # -- an Expect header that is not UTF-8 is not a 500 -------------------------------------------
 
+
 async def test_expect_header_with_invalid_utf8_is_not_a_500(server):
     _, port = server
-    status, headers, body = await raw(port, post("/v3/exchange_rates", b'{"amount": 1}',
-                                                 b"Expect: \x80\r\n"))
+    status, headers, body = await raw(
+        port, post("/v3/exchange_rates", b'{"amount": 1}', b"Expect: \x80\r\n")
+    )
     assert b" 500 " not in status, (status, body)
 
 
 # -- webhooks never go to IPv6 site-local addresses (fec0::/10) --------------------------------
+
 
 @pytest.mark.parametrize("address", ["fec0::1", "fec0:0:0:1::10", "feff::1"])
 def test_site_local_ipv6_is_refused(address):
@@ -132,9 +151,9 @@ def test_site_local_ipv6_is_refused(address):
 
 # -- an IPv6 client is throttled per /64, not per address --------------------------------------
 
+
 def _request(xff: str) -> web.Request:
-    req = make_mocked_request("GET", "/v3/balance",
-                              headers=CIMultiDict({"X-Forwarded-For": xff}))
+    req = make_mocked_request("GET", "/v3/balance", headers=CIMultiDict({"X-Forwarded-For": xff}))
     return req.clone(remote="127.0.0.1")  # the trusted reverse proxy
 
 

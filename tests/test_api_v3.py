@@ -41,9 +41,16 @@ class Bank:
     def auth(self, name: str) -> dict[str, str]:
         return basic_auth(name, self.tokens[name])
 
-    async def call(self, method: str, path: str, name: str | None = None, *,
-                   body: Any = None, raw: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> RawResponse:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        name: str | None = None,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RawResponse:
         all_headers = {**(self.auth(name) if name else {}), **(headers or {})}
         if body is not None:
             all_headers.setdefault("Content-Type", "application/json")
@@ -51,8 +58,13 @@ class Bank:
         return await request(self.port, method, path, headers=all_headers, body=raw)
 
     async def pay(self, name: str, target_server: str, amount: Any, **extra: Any) -> RawResponse:
-        body = {"source": "u", "target": "v", "target_server": target_server, "amount": amount,
-                **extra}
+        body = {
+            "source": "u",
+            "target": "v",
+            "target_server": target_server,
+            "amount": amount,
+            **extra,
+        }
         return await self.call("POST", "/v3/pay", name, body=body)
 
 
@@ -119,20 +131,35 @@ async def test_history_pages_through_everything(bank: Bank) -> None:
 
 async def test_history_paging_in_json_body(bank: Bank) -> None:
     ids = await _make_payments(bank, 12)
-    page = ok_result(await bank.call("POST", "/v3/history", "Bravo",
-                                     body={"limit": 3, "before": ids[5]}))
+    page = ok_result(
+        await bank.call("POST", "/v3/history", "Bravo", body={"limit": 3, "before": ids[5]})
+    )
     assert [t["id"] for t in page] == [ids[4], ids[3], ids[2]]
     # Field names match without regard to case, as everywhere else.
     page = ok_result(await bank.call("POST", "/v3/history", "Bravo", body={"LIMIT": 11}))
     assert len(page) == 11
 
 
-@pytest.mark.parametrize("query, body", [
-    ("?limit=0", None), ("?limit=501", None), ("?limit=abc", None), ("?limit=-1", None),
-    ("?limit=1.5", None), ("?limit=", None), ("?limit=1&limit=2", None), ("?before=", None),
-    ("", {"limit": 0}), ("", {"limit": True}), ("", {"limit": 2.0}), ("", {"limit": [3]}),
-    ("", {"before": 5}), ("", {"before": ""}), ("?limit=3", {"limit": 3}),
-])
+@pytest.mark.parametrize(
+    "query, body",
+    [
+        ("?limit=0", None),
+        ("?limit=501", None),
+        ("?limit=abc", None),
+        ("?limit=-1", None),
+        ("?limit=1.5", None),
+        ("?limit=", None),
+        ("?limit=1&limit=2", None),
+        ("?before=", None),
+        ("", {"limit": 0}),
+        ("", {"limit": True}),
+        ("", {"limit": 2.0}),
+        ("", {"limit": [3]}),
+        ("", {"before": 5}),
+        ("", {"before": ""}),
+        ("?limit=3", {"limit": 3}),
+    ],
+)
 async def test_history_invalid_paging(bank: Bank, query: str, body: Any) -> None:
     response = await bank.call("POST", "/v3/history" + query, "Alpha", body=body)
     assert error_code(response, 400) == "ERR_INVALIDREQUEST"
@@ -147,10 +174,15 @@ async def test_history_unknown_before(bank: Bank) -> None:
 async def test_history_ignores_an_unusable_body(bank: Bank) -> None:
     """The reference never reads a body here, so a client's junk must not fail the call."""
     await _make_payments(bank, 11)
-    for raw, content_type in ((b"garbage", "text/plain"), (b"{", "application/json"),
-                              (b"[1, 2]", "application/json"), (b"x" * 5000, "text/plain")):
-        response = await bank.call("POST", "/v3/history", "Alpha", raw=raw,
-                                   headers={"Content-Type": content_type})
+    for raw, content_type in (
+        (b"garbage", "text/plain"),
+        (b"{", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b"x" * 5000, "text/plain"),
+    ):
+        response = await bank.call(
+            "POST", "/v3/history", "Alpha", raw=raw, headers={"Content-Type": content_type}
+        )
         assert len(ok_result(response)) == 10
 
 
@@ -159,39 +191,57 @@ async def test_history_ignores_an_unusable_body(bank: Bank) -> None:
 
 async def test_set_and_clear_webhook_url_via_put(bank: Bank) -> None:
     assert ok_result(await bank.call("GET", "/v3/webhook_url", "Alpha")) is None
-    response = await bank.call("PUT", "/v3/webhook_url", "Alpha",
-                               body={"webhook_url": "http://127.0.0.1:9/hook?x=1#frag"})
+    response = await bank.call(
+        "PUT", "/v3/webhook_url", "Alpha", body={"webhook_url": "http://127.0.0.1:9/hook?x=1#frag"}
+    )
     assert ok_result(response) == "http://127.0.0.1:9/hook/lurkcoin"
-    assert ok_result(await bank.call("GET", "/v3/webhook_url", "Alpha")) == \
-        "http://127.0.0.1:9/hook/lurkcoin"
-    assert ok_result(await bank.call("POST", "/v3/webhook_url", "Alpha")) == \
-        "http://127.0.0.1:9/hook/lurkcoin"
-    assert ok_result(await bank.call("PUT", "/v3/webhook_url", "Alpha",
-                                     body={"webhook_url": None})) is None
+    assert (
+        ok_result(await bank.call("GET", "/v3/webhook_url", "Alpha"))
+        == "http://127.0.0.1:9/hook/lurkcoin"
+    )
+    assert (
+        ok_result(await bank.call("POST", "/v3/webhook_url", "Alpha"))
+        == "http://127.0.0.1:9/hook/lurkcoin"
+    )
+    assert (
+        ok_result(await bank.call("PUT", "/v3/webhook_url", "Alpha", body={"webhook_url": None}))
+        is None
+    )
     assert ok_result(await bank.call("GET", "/v3/webhook_url", "Alpha")) is None
     # Only Alpha's URL was touched.
     assert ok_result(await bank.call("GET", "/v3/webhook_url", "Bravo")) is None
 
 
 async def test_set_and_clear_webhook_url_via_post(bank: Bank) -> None:
-    response = await bank.call("POST", "/v3/set_webhook_url", "Bravo",
-                               body={"Webhook_URL": "https://example.invalid/lurkcoin"})
+    response = await bank.call(
+        "POST",
+        "/v3/set_webhook_url",
+        "Bravo",
+        body={"Webhook_URL": "https://example.invalid/lurkcoin"},
+    )
     assert ok_result(response) == "https://example.invalid/lurkcoin"
-    assert ok_result(await bank.call("GET", "/v3/webhook_url", "Bravo")) == \
-        "https://example.invalid/lurkcoin"
-    assert ok_result(await bank.call("POST", "/v3/set_webhook_url", "Bravo",
-                                     body={"webhook_url": ""})) is None
+    assert (
+        ok_result(await bank.call("GET", "/v3/webhook_url", "Bravo"))
+        == "https://example.invalid/lurkcoin"
+    )
+    assert (
+        ok_result(await bank.call("POST", "/v3/set_webhook_url", "Bravo", body={"webhook_url": ""}))
+        is None
+    )
     assert ok_result(await bank.call("GET", "/v3/webhook_url", "Bravo")) is None
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"webhook_url": "ftp://127.0.0.1/"}, "ERR_INVALIDWEBHOOKURL"),
-    ({"webhook_url": "not a url"}, "ERR_INVALIDWEBHOOKURL"),
-    ({"webhook_url": "http://user:pw@127.0.0.1/"}, "ERR_INVALIDWEBHOOKURL"),
-    ({"webhook_url": 5}, "ERR_INVALIDREQUEST"),
-    ({"webhook_url": ["http://127.0.0.1/"]}, "ERR_INVALIDREQUEST"),
-    ({"url": "http://127.0.0.1/"}, "ERR_INVALIDREQUEST"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"webhook_url": "ftp://127.0.0.1/"}, "ERR_INVALIDWEBHOOKURL"),
+        ({"webhook_url": "not a url"}, "ERR_INVALIDWEBHOOKURL"),
+        ({"webhook_url": "http://user:pw@127.0.0.1/"}, "ERR_INVALIDWEBHOOKURL"),
+        ({"webhook_url": 5}, "ERR_INVALIDREQUEST"),
+        ({"webhook_url": ["http://127.0.0.1/"]}, "ERR_INVALIDREQUEST"),
+        ({"url": "http://127.0.0.1/"}, "ERR_INVALIDREQUEST"),
+    ],
+)
 async def test_invalid_webhook_url(bank: Bank, body: Any, code: str) -> None:
     response = await bank.call("PUT", "/v3/webhook_url", "Alpha", body=body)
     assert error_code(response, 400) == code
@@ -201,8 +251,9 @@ async def test_invalid_webhook_url(bank: Bank, body: Any, code: str) -> None:
 async def test_webhook_url_needs_login(bank: Bank) -> None:
     body = json_body({"webhook_url": "http://127.0.0.1/"})
     for method, path in (("PUT", "/v3/webhook_url"), ("POST", "/v3/set_webhook_url")):
-        response = await request(bank.port, method, path, body=body,
-                                 headers={"Content-Type": "application/json"})
+        response = await request(
+            bank.port, method, path, body=body, headers={"Content-Type": "application/json"}
+        )
         assert error_code(response, 401) == "ERR_INVALIDLOGIN"
     response = await bank.call("GET", "/v3/set_webhook_url", "Alpha")
     assert response.status == 405
@@ -211,10 +262,20 @@ async def test_webhook_url_needs_login(bank: Bank) -> None:
 # -- X-Force-OK and error shape ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("value, status", [
-    ("true", 200), ("TRUE", 200), ("Yes", 200), ("y", 200), ("1", 200),
-    ("false", 401), ("on", 401), ("", 401), ("2", 401),
-])
+@pytest.mark.parametrize(
+    "value, status",
+    [
+        ("true", 200),
+        ("TRUE", 200),
+        ("Yes", 200),
+        ("y", 200),
+        ("1", 200),
+        ("false", 401),
+        ("on", 401),
+        ("", 401),
+        ("2", 401),
+    ],
+)
 async def test_force_ok(bank: Bank, value: str, status: int) -> None:
     response = await request(bank.port, "GET", "/v3/balance", headers={"X-Force-OK": value})
     assert error_code(response, status) == "ERR_INVALIDLOGIN"
@@ -222,11 +283,17 @@ async def test_force_ok(bank: Bank, value: str, status: int) -> None:
 
 async def test_force_ok_keeps_every_error_body(bank: Bank) -> None:
     force = {"X-Force-OK": "true", "Content-Type": "application/json"}
-    too_large = await bank.call("POST", "/v3/pay", "Alpha", raw=b"{" + b" " * 5000 + b"}",
-                                headers=force)
+    too_large = await bank.call(
+        "POST", "/v3/pay", "Alpha", raw=b"{" + b" " * 5000 + b"}", headers=force
+    )
     assert error_code(too_large, 200) == "ERR_PAYLOADTOOLARGE"
-    cannot_afford = await bank.call("POST", "/v3/pay", "Bravo", headers=force,
-                                    raw=json_body({"target_server": "Alpha", "amount": 600}))
+    cannot_afford = await bank.call(
+        "POST",
+        "/v3/pay",
+        "Bravo",
+        headers=force,
+        raw=json_body({"target_server": "Alpha", "amount": 600}),
+    )
     assert error_code(cannot_afford, 200) == "ERR_CANNOTAFFORD"
     # A success is unchanged.
     assert ok_result(await bank.call("GET", "/v3/balance", "Alpha", headers=force)) == 1000.0
@@ -255,25 +322,40 @@ async def test_body_of_4097_bytes_is_too_large(bank: Bank) -> None:
 
 async def test_chunked_body_limits(bank: Bank) -> None:
     """Without a Content-Length the size is counted while reading."""
-    headers = {**bank.auth("Alpha"), "Content-Type": "application/json",
-               "Transfer-Encoding": "chunked"}
+    headers = {
+        **bank.auth("Alpha"),
+        "Content-Type": "application/json",
+        "Transfer-Encoding": "chunked",
+    }
     body = _padded_pay(4096)
-    response = await request(bank.port, "POST", "/v3/pay", headers=headers,
-                             chunks=[body[:1000], body[1000:3000], body[3000:]], pause=0.01)
+    response = await request(
+        bank.port,
+        "POST",
+        "/v3/pay",
+        headers=headers,
+        chunks=[body[:1000], body[1000:3000], body[3000:]],
+        pause=0.01,
+    )
     assert ok_result(response)["amount"] == 1.0
     body = _padded_pay(4097)
-    response = await request(bank.port, "POST", "/v3/pay", headers=headers,
-                             chunks=[body[:2000], body[2000:]], pause=0.01)
+    response = await request(
+        bank.port, "POST", "/v3/pay", headers=headers, chunks=[body[:2000], body[2000:]], pause=0.01
+    )
     assert error_code(response, 413) == "ERR_PAYLOADTOOLARGE"
     # A huge chunked body is refused without being read to the end.
-    response = await request(bank.port, "POST", "/v3/pay", headers=headers,
-                             chunks=[b"x" * 65536] * 16, pause=0)
+    response = await request(
+        bank.port, "POST", "/v3/pay", headers=headers, chunks=[b"x" * 65536] * 16, pause=0
+    )
     assert error_code(response, 413) == "ERR_PAYLOADTOOLARGE"
 
 
 async def test_declared_length_over_limit_answers_without_reading(bank: Bank) -> None:
-    response = await bank.call("POST", "/v3/exchange_rates", raw=b"{" + b" " * 4096 + b"}",
-                               headers={"Content-Type": "application/json"})
+    response = await bank.call(
+        "POST",
+        "/v3/exchange_rates",
+        raw=b"{" + b" " * 4096 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert error_code(response, 413) == "ERR_PAYLOADTOOLARGE"
 
 
@@ -286,12 +368,20 @@ async def test_requests_client(bank: Bank) -> None:
 
     def client() -> tuple[Any, ...]:
         balance = requests.get(url + "/v3/balance", auth=alpha).json()
-        paid = requests.post(url + "/v3/pay", auth=alpha, json={
-            "source": "alice", "target": "bob", "target_server": "bravo",
-            "amount": 0.1 + 0.2}).json()
+        paid = requests.post(
+            url + "/v3/pay",
+            auth=alpha,
+            json={
+                "source": "alice",
+                "target": "bob",
+                "target_server": "bravo",
+                "amount": 0.1 + 0.2,
+            },
+        ).json()
         # The document's tip: a ':' in a server name is written as '_'.
-        unicode = requests.get(url + "/v3/summary",
-                               auth=("Ünï_code", bank.tokens["Ünï:code"])).json()
+        unicode = requests.get(
+            url + "/v3/summary", auth=("Ünï_code", bank.tokens["Ünï:code"])
+        ).json()
         wrong = requests.get(url + "/v3/balance", auth=("Alpha", "wrong"))
         return balance, paid, unicode, (wrong.status_code, wrong.json())
 
@@ -302,8 +392,10 @@ async def test_requests_client(bank: Bank) -> None:
     assert paid["success"] is True
     assert paid["result"]["amount"] == 0.3 and paid["result"]["target_server"] == "Bravo"
     assert unicode["result"]["name"] == "Ünï:code" and unicode["result"]["bal"] == 10.0
-    assert wrong == (401, {"success": False, "error": "ERR_INVALIDLOGIN",
-                           "message": "Invalid login!"})
+    assert wrong == (
+        401,
+        {"success": False, "error": "ERR_INVALIDLOGIN", "message": "Invalid login!"},
+    )
 
 
 # -- garbage never produces a 500 ---------------------------------------------------------------
@@ -339,8 +431,9 @@ GARBAGE: list[tuple[str, str, dict[str, str], bytes | None]] = [
 
 
 @pytest.mark.parametrize("method, path, headers, body", GARBAGE)
-async def test_garbage_never_fails_inside(bank: Bank, method: str, path: str,
-                                          headers: dict[str, str], body: bytes | None) -> None:
+async def test_garbage_never_fails_inside(
+    bank: Bank, method: str, path: str, headers: dict[str, str], body: bytes | None
+) -> None:
     headers = {**bank.auth("Alpha"), "Content-Type": "application/json", **headers}
     response = await request(bank.port, method, path, headers=headers, body=body)
     assert response.status < 500, response.body
@@ -349,10 +442,19 @@ async def test_garbage_never_fails_inside(bank: Bank, method: str, path: str,
     assert ok_result(await bank.call("GET", "/v3/balance", "Bravo")) in (500.0, 501.0)
 
 
-@pytest.mark.parametrize("header", [
-    "Basic", "Basic ", "basic\tYWxwaGE6eA==", "Basic /w==", "Basic " + "A" * 6000,
-    "Basic w7w6eA==", "Digest username=alpha", "Basic YWxwaGE6dG9r\u00e9",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic",
+        "Basic ",
+        "basic\tYWxwaGE6eA==",
+        "Basic /w==",
+        "Basic " + "A" * 6000,
+        "Basic w7w6eA==",
+        "Digest username=alpha",
+        "Basic YWxwaGE6dG9r\u00e9",
+    ],
+)
 async def test_malformed_logins(bank: Bank, header: str) -> None:
     response = await request(bank.port, "GET", "/v3/balance", headers={"Authorization": header})
     assert error_code(response, 401) == "ERR_INVALIDLOGIN"
@@ -373,8 +475,9 @@ async def test_html_characters_are_escaped_like_the_reference(bank: Bank) -> Non
 # -- the app's lifetime -------------------------------------------------------------------------
 
 
-async def test_servers_created_elsewhere_become_visible(serve: StartServer, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_servers_created_elsewhere_become_visible(
+    serve: StartServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The CLI writes from another process; the app picks its changes up by itself."""
     monkeypatch.setattr(app_module, "REFRESH_INTERVAL", 0.05)
     config = make_config(tmp_path / "shared.db")
@@ -385,8 +488,9 @@ async def test_servers_created_elsewhere_become_visible(serve: StartServer, tmp_
     finally:
         await cli.close()
     for _ in range(100):
-        response = await request(server.port, "GET", "/v3/balance",
-                                 headers=basic_auth("Late", token))
+        response = await request(
+            server.port, "GET", "/v3/balance", headers=basic_auth("Late", token)
+        )
         if response.status == 200:
             break
         await asyncio.sleep(0.05)
@@ -406,8 +510,9 @@ async def test_given_ledger_and_extra_contexts(tmp_path: Path) -> None:
     server = await start_server_with(config, ledger, [dispatcher])
     try:
         _, token = await ledger.create_server("Mine")
-        response = await request(server.port, "GET", "/v3/balance",
-                                 headers=basic_auth("Mine", token))
+        response = await request(
+            server.port, "GET", "/v3/balance", headers=basic_auth("Mine", token)
+        )
         assert ok_result(response) == 0.0
     finally:
         await server.stop()
@@ -419,7 +524,8 @@ async def test_given_ledger_and_extra_contexts(tmp_path: Path) -> None:
 
 
 async def test_a_bug_answers_internal_error_without_a_traceback(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async def broken(request: web.Request) -> web.StreamResponse:
         raise RuntimeError("a bug")
 
@@ -444,10 +550,18 @@ async def test_a_bug_answers_internal_error_without_a_traceback(
 # -- the JSON writer ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cents, text", [
-    (0, "0.0"), (5, "0.05"), (100, "1.0"), (1230, "12.3"), (1234, "12.34"), (-310, "-3.1"),
-    (10**30, "1" + "0" * 28 + ".0"),
-])
+@pytest.mark.parametrize(
+    "cents, text",
+    [
+        (0, "0.0"),
+        (5, "0.05"),
+        (100, "1.0"),
+        (1230, "12.3"),
+        (1234, "12.34"),
+        (-310, "-3.1"),
+        (10**30, "1" + "0" * 28 + ".0"),
+    ],
+)
 def test_money_is_written_exactly(cents: int, text: str) -> None:
     assert dumps(Money(cents)) == text
     assert isinstance(json.loads(dumps(Money(cents))), float)
@@ -464,8 +578,11 @@ async def test_a_stalled_body_times_out(bank: Bank, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(body_module, "BODY_TIMEOUT", 0.2)
     reader, writer = await asyncio.open_connection("127.0.0.1", bank.port)
     head = "".join(f"{k}: {v}\r\n" for k, v in bank.auth("Alpha").items())
-    writer.write(b"POST /v3/pay HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n"
-                 + head.encode() + b"Connection: close\r\n\r\n{\"amount\":")
+    writer.write(
+        b"POST /v3/pay HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n"
+        + head.encode()
+        + b'Connection: close\r\n\r\n{"amount":'
+    )
     await writer.drain()
     raw = b""
     try:
@@ -477,5 +594,6 @@ async def test_a_stalled_body_times_out(bank: Bank, monkeypatch: pytest.MonkeyPa
         writer.close()
         await writer.wait_closed()
     assert raw.startswith(b"HTTP/1.1 400 ")
-    assert raw.endswith(b'{"error":"ERR_INVALIDREQUEST","message":"Invalid request.",'
-                        b'"success":false}')
+    assert raw.endswith(
+        b'{"error":"ERR_INVALIDREQUEST","message":"Invalid request.","success":false}'
+    )

@@ -31,9 +31,12 @@ def comparable(records: list[dict]) -> dict[str, dict]:
         token = r.get("token") or ""
         digest = hash_token(token).hex() if token else r.get("token_sha256", "")
         out[r["name"]] = {
-            "balance": r["balance"], "target_balance": r["target_balance"],
-            "history": r["history"], "pending": r["pending_transactions"],
-            "token": digest, "webhook_url": r.get("webhook_url") or "",
+            "balance": r["balance"],
+            "target_balance": r["target_balance"],
+            "history": r["history"],
+            "pending": r["pending_transactions"],
+            "token": digest,
+            "webhook_url": r.get("webhook_url") or "",
         }
     return out
 
@@ -57,23 +60,31 @@ async def test_import_is_idempotent_and_keeps_tokens_working(ledger: Ledger) -> 
     assert ledger.authenticate("locked", "") is None  # an empty token never logs in
     alpha = ledger.require_server("alpha")
     assert [t.id for t in await ledger.pending(alpha)] == [
-        "T5F5E1000-0000000A", "T5F5E1000-0000000B", "T5F5E1000-0000000C"]
+        "T5F5E1000-0000000A",
+        "T5F5E1000-0000000B",
+        "T5F5E1000-0000000C",
+    ]
     assert ledger.require_server("hotel").webhook_url == "http://127.0.0.1:18999/lurkcoin"
     assert ledger.require_server("foxtrot").target_balance == 100_000
 
 
 async def test_our_export_imports_into_a_fresh_ledger(ledger: Ledger, tmp_path: Path) -> None:
     await ledger.import_backup(initial_backup())
-    await ledger.pay(ledger.require_server("alpha"), source_user="a", target_user="b",
-                     target_server="bravo", amount=250, local_currency=False)
+    await ledger.pay(
+        ledger.require_server("alpha"),
+        source_user="a",
+        target_user="b",
+        target_server="bravo",
+        amount=250,
+        local_currency=False,
+    )
     text = await ledger.export_backup()
     config = Config()
     config.database.path = str(tmp_path / "second.db")
     second = await Ledger.open(config)
     try:
         await second.import_backup(text)
-        assert comparable(json.loads(await second.export_backup())) == comparable(
-            json.loads(text))
+        assert comparable(json.loads(await second.export_backup())) == comparable(json.loads(text))
         assert second.authenticate("alpha", "tok-alpha") is not None
         assert (await second.check()).ok
     finally:
@@ -82,8 +93,18 @@ async def test_our_export_imports_into_a_fresh_ledger(ledger: Ledger, tmp_path: 
 
 async def test_a_bad_import_changes_nothing(ledger: Ledger) -> None:
     backup = initial_backup()
-    backup.append({"version": 0, "name": "Broken", "balance": "lots", "target_balance": 0,
-                   "history": [], "pending_transactions": [], "token": "x", "webhook_url": ""})
+    backup.append(
+        {
+            "version": 0,
+            "name": "Broken",
+            "balance": "lots",
+            "target_balance": 0,
+            "history": [],
+            "pending_transactions": [],
+            "token": "x",
+            "webhook_url": "",
+        }
+    )
     with pytest.raises(LurkcoinError, match="balance"):
         await ledger.import_backup(backup)
     assert ledger.servers() == []
@@ -120,9 +141,19 @@ async def test_export_and_check_run_side_by_side_with_payments(ledger: Ledger) -
     """Each snapshot has its own connection: overlapping ones must not collide."""
     await ledger.import_backup(initial_backup())
     alpha = ledger.require_server("alpha")
-    pays = [ledger.pay(alpha, source_user="a", target_user="b", target_server="echoserver",
-                       amount=1, local_currency=False) for _ in range(20)]
-    results = await asyncio.gather(ledger.export_backup(), ledger.check(), ledger.check(),
-                                   ledger.export_backup(), *pays)
+    pays = [
+        ledger.pay(
+            alpha,
+            source_user="a",
+            target_user="b",
+            target_server="echoserver",
+            amount=1,
+            local_currency=False,
+        )
+        for _ in range(20)
+    ]
+    results = await asyncio.gather(
+        ledger.export_backup(), ledger.check(), ledger.check(), ledger.export_backup(), *pays
+    )
     assert all(report.ok for report in results[1:3])
     assert json.loads(results[0]) and json.loads(results[3])

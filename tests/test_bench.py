@@ -25,9 +25,28 @@ from lurkcoin.store.prefill import ring_deltas
 
 def bench(*args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "lurkcoin", "bench", "--spawn", "--concurrency", "4",
-         "--duration", "1.5", "--warmup", "0.3", "--servers", "3", "--json", *args],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "lurkcoin",
+            "bench",
+            "--spawn",
+            "--concurrency",
+            "4",
+            "--duration",
+            "1.5",
+            "--warmup",
+            "0.3",
+            "--servers",
+            "3",
+            "--json",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -54,8 +73,9 @@ def test_scenario_runs_and_books_balance(scenario: str) -> None:
 
 
 def test_pay_on_a_prefilled_ledger_reports_group_commit() -> None:
-    result = bench("--scenario", "pay", "--prefill-transactions", "2000",
-                   "--prefill-pending", "300")
+    result = bench(
+        "--scenario", "pay", "--prefill-transactions", "2000", "--prefill-pending", "300"
+    )
     assert_sound(result)
     paid = result["traffic"]["endpoints"]["pay"]["ok"]
     assert paid > 0
@@ -67,17 +87,49 @@ def test_pay_on_a_prefilled_ledger_reports_group_commit() -> None:
 
 def test_text_table() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "lurkcoin", "bench", "--spawn", "--scenario", "balance",
-         "--concurrency", "2", "--duration", "0.5", "--warmup", "0", "--servers", "1"],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "lurkcoin",
+            "bench",
+            "--spawn",
+            "--scenario",
+            "balance",
+            "--concurrency",
+            "2",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0",
+            "--servers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "p99 ms" in done.stdout and "conservation         OK" in done.stdout
 
 
 def test_bad_options_are_one_line() -> None:
-    done = subprocess.run([sys.executable, "-m", "lurkcoin", "bench", "--url",
-                           "http://127.0.0.1:9", "--scenario", "pay"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lurkcoin",
+            "bench",
+            "--url",
+            "http://127.0.0.1:9",
+            "--scenario",
+            "pay",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("lurkcoin: error: --url needs --database")
 

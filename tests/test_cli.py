@@ -71,12 +71,14 @@ class Cli:
 
     def with_ledger(self, look: Callable[[Ledger], T]) -> T:
         """Open the database as the server would and look at it."""
+
         async def go() -> T:
             ledger = await Ledger.open(load_config(self.config, environ={}))
             try:
                 return look(ledger)
             finally:
                 await ledger.close()
+
         return asyncio.run(go())
 
     def server(self, name: str) -> Server | None:
@@ -101,9 +103,18 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
 
 # -- accounts -------------------------------------------------------------------------
 
+
 def test_create_server_prints_a_token_that_authenticates(cli: Cli) -> None:
-    out = cli.ok("create-server", "Alpha Server", "--balance", "1000", "--target-balance",
-                 "500.5", "--webhook", "http://example.com/hooks")
+    out = cli.ok(
+        "create-server",
+        "Alpha Server",
+        "--balance",
+        "1000",
+        "--target-balance",
+        "500.5",
+        "--webhook",
+        "http://example.com/hooks",
+    )
     assert "shown only once" in out
     token = out.splitlines()[-1]
     assert len(token) > 100 and " " not in token
@@ -123,7 +134,9 @@ def test_create_server_defaults_and_refusals(cli: Cli) -> None:
     assert "already exists" in cli("create-server", "BRAVO").assert_one_error_line()
     assert "negative" in cli("create-server", "C", "--balance", "-1").assert_one_error_line()
     assert "more than" in cli("create-server", "C", "--balance", "1e20").assert_one_error_line()
-    assert "webhook URL" in cli("create-server", "D", "--webhook", "ftp://x").assert_one_error_line()
+    assert (
+        "webhook URL" in cli("create-server", "D", "--webhook", "ftp://x").assert_one_error_line()
+    )
     assert "letter or digit" in cli("create-server", "!!").assert_one_error_line()
     assert [cli.server(n) for n in ("C", "D")] == [None, None]
 
@@ -134,8 +147,13 @@ def test_list_servers(cli: Cli) -> None:
     out = cli.ok("list-servers")
     header, alpha, bravo, total = out.splitlines()
     assert header.split() == ["NAME", "UID", "BALANCE", "TARGET", "BALANCE", "WEBHOOK"]
-    assert alpha.split() == ["Alpha", "alpha", "¤1,234,567.89", "¤0.00",
-                             "https://a.example/lurkcoin"]
+    assert alpha.split() == [
+        "Alpha",
+        "alpha",
+        "¤1,234,567.89",
+        "¤0.00",
+        "https://a.example/lurkcoin",
+    ]
     assert bravo.split() == ["Bravo", "bravo", "¤0.00", "¤100.00", "-"]
     assert total == "2 servers, ¤1,234,567.89 in circulation"
 
@@ -207,7 +225,8 @@ def test_regenerate_token_revoking_the_old_one_at_once(cli: Cli) -> None:
 def test_set_webhook_and_clear(cli: Cli) -> None:
     cli.create("Alpha")
     assert "https://game.example:8443/lurkcoin" in cli.ok(
-        "set-webhook", "alpha", "https://game.example:8443?x=1")
+        "set-webhook", "alpha", "https://game.example:8443?x=1"
+    )
     server = cli.server("alpha")
     assert server is not None and server.webhook_url == "https://game.example:8443/lurkcoin"
     assert "cleared" in cli.ok("set-webhook", "alpha", "--clear")
@@ -232,6 +251,7 @@ def test_delete_server_is_refused_while_it_has_a_balance(cli: Cli) -> None:
 
 # -- backup, check, import and export -------------------------------------------------------------
 
+
 def test_backup_is_a_consistent_sqlite_copy(cli: Cli, tmp_path: Path) -> None:
     cli.create("Alpha", "--balance", "10")
     cli.create("Bravo")
@@ -239,8 +259,9 @@ def test_backup_is_a_consistent_sqlite_copy(cli: Cli, tmp_path: Path) -> None:
     assert "2 servers" in cli.ok("backup", str(dest))
     with sqlite3.connect(dest) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        rows = conn.execute("SELECT uid, balance FROM servers WHERE kind = 'server' "
-                            "ORDER BY uid").fetchall()
+        rows = conn.execute(
+            "SELECT uid, balance FROM servers WHERE kind = 'server' ORDER BY uid"
+        ).fetchall()
     assert rows == [("alpha", 1000), ("bravo", 0)]
     assert dest.stat().st_mode & 0o077 == 0  # token hashes: for the owner's eyes only
     cli.create("Charlie")
@@ -252,8 +273,10 @@ def test_backup_is_a_consistent_sqlite_copy(cli: Cli, tmp_path: Path) -> None:
 
 def test_backup_to_a_place_that_cannot_be_written(cli: Cli, tmp_path: Path) -> None:
     cli.create("Alpha")
-    assert "cannot write" in cli("backup", str(tmp_path / "no" / "such" / "dir.db")
-                                 ).assert_one_error_line()
+    assert (
+        "cannot write"
+        in cli("backup", str(tmp_path / "no" / "such" / "dir.db")).assert_one_error_line()
+    )
     assert "is a directory" in cli("backup", str(tmp_path)).assert_one_error_line()
 
 
@@ -275,14 +298,39 @@ def test_check_reports_a_broken_invariant_with_status_1(cli: Cli) -> None:
 
 
 BACKUP = [
-    {"version": 0, "name": "Old Alpha", "balance": 12345, "target_balance": 0,
-     "history": [], "pending_transactions": [
-         {"id": "T1-00000001", "source": "bob", "source_server": "Old Beta", "target": "al",
-          "target_server": "Old Alpha", "amount": 1.5, "sent_amount": 1.5,
-          "received_amount": 1.5, "time": 1600000000, "revertable": True}],
-     "token": "alpha-token", "webhook_url": "http://game.example/"},
-    {"version": 0, "name": "Old Beta", "balance": 0, "target_balance": 100000,
-     "history": [], "pending_transactions": [], "token": "beta-token", "webhook_url": ""},
+    {
+        "version": 0,
+        "name": "Old Alpha",
+        "balance": 12345,
+        "target_balance": 0,
+        "history": [],
+        "pending_transactions": [
+            {
+                "id": "T1-00000001",
+                "source": "bob",
+                "source_server": "Old Beta",
+                "target": "al",
+                "target_server": "Old Alpha",
+                "amount": 1.5,
+                "sent_amount": 1.5,
+                "received_amount": 1.5,
+                "time": 1600000000,
+                "revertable": True,
+            }
+        ],
+        "token": "alpha-token",
+        "webhook_url": "http://game.example/",
+    },
+    {
+        "version": 0,
+        "name": "Old Beta",
+        "balance": 0,
+        "target_balance": 100000,
+        "history": [],
+        "pending_transactions": [],
+        "token": "beta-token",
+        "webhook_url": "",
+    },
 ]
 
 
@@ -290,8 +338,9 @@ def test_import_and_export(cli: Cli, tmp_path: Path) -> None:
     source = tmp_path / "core-backup.json"
     source.write_text(json.dumps(BACKUP), encoding="utf-8")
     out = cli.ok("import", str(source))
-    assert out == (f"Imported 2 servers (0 already present) and 1 transactions (1 pending) "
-                   f"from {source}.\n")
+    assert out == (
+        f"Imported 2 servers (0 already present) and 1 transactions (1 pending) from {source}.\n"
+    )
     assert cli.authenticates("oldalpha", "alpha-token")
     server = cli.server("Old Alpha")
     assert server is not None and server.balance == 12345
@@ -323,24 +372,35 @@ def test_bad_imports_change_nothing(cli: Cli, tmp_path: Path) -> None:
 
 # -- bad input: one line on stderr, status 2 ---------------------------------------------------
 
-@pytest.mark.parametrize("argv", [
-    ["adjust", "nobody", "5", "--reason", "x"],
-    ["set-target-balance", "nobody", "5"],
-    ["regenerate-token", "nobody"],
-    ["set-webhook", "nobody", "--clear"],
-    ["delete-server", "nobody"],
-])
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["adjust", "nobody", "5", "--reason", "x"],
+        ["set-target-balance", "nobody", "5"],
+        ["regenerate-token", "nobody"],
+        ["set-webhook", "nobody", "--clear"],
+        ["delete-server", "nobody"],
+    ],
+)
 def test_unknown_server(cli: Cli, argv: list[str]) -> None:
     cli.create("Alpha")
     assert "no server named 'nobody'" in cli(*argv).assert_one_error_line()
 
 
-@pytest.mark.parametrize("amount, why", [
-    ("abc", "is not an amount"), ("1,000", "is not an amount"), ("0x10", "is not an amount"),
-    ("NaN", "is not an amount"), ("", "is not an amount"), ("1e5000", "is not an amount"),
-    ("1e30", "is more than ¤1,000,000,000,000.00"),  # would overflow a 64-bit column
-    ("1000000000000.01", "is more than"),
-])
+@pytest.mark.parametrize(
+    "amount, why",
+    [
+        ("abc", "is not an amount"),
+        ("1,000", "is not an amount"),
+        ("0x10", "is not an amount"),
+        ("NaN", "is not an amount"),
+        ("", "is not an amount"),
+        ("1e5000", "is not an amount"),
+        ("1e30", "is more than ¤1,000,000,000,000.00"),  # would overflow a 64-bit column
+        ("1000000000000.01", "is more than"),
+    ],
+)
 def test_bad_amount(cli: Cli, amount: str, why: str) -> None:
     cli.create("Alpha", "--balance", "1")
     err = cli("adjust", "alpha", amount, "--reason", "x").assert_one_error_line()
@@ -394,8 +454,10 @@ def test_usage_errors(cli: Cli) -> None:
 
 # -- finding the configuration ------------------------------------------------------------
 
-def test_config_from_the_environment(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_config_from_the_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LURKCOIN_DATABASE_PATH", str(tmp_path / "env.db"))
     assert main(["create-server", "Alpha"]) == 0
     assert (tmp_path / "env.db").exists()
@@ -407,8 +469,9 @@ def test_config_from_the_environment(capsys: pytest.CaptureFixture[str], tmp_pat
     assert (tmp_path / "named.db").exists()
 
 
-def test_config_from_the_working_directory(capsys: pytest.CaptureFixture[str],
-                                           tmp_path: Path) -> None:
+def test_config_from_the_working_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     (tmp_path / "lurkcoin.toml").write_text('[database]\npath = "here.db"\n', encoding="utf-8")
     assert main(["create-server", "Alpha"]) == 0
     assert (tmp_path / "here.db").exists()
@@ -423,6 +486,7 @@ def test_config_option_after_the_command(cli: Cli, capsys: pytest.CaptureFixture
 
 # -- as a real process -------------------------------------------------------------------------
 
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LURKCOIN_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -430,12 +494,29 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_python_m_lurkcoin_help() -> None:
-    done = subprocess.run([sys.executable, "-m", "lurkcoin", "--help"], capture_output=True,
-                          text=True, env=_env(), timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "lurkcoin", "--help"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
-    for command in ("serve", "create-server", "list-servers", "adjust", "set-target-balance",
-                    "regenerate-token", "set-webhook", "delete-server", "import", "export",
-                    "backup", "check"):
+    for command in (
+        "serve",
+        "create-server",
+        "list-servers",
+        "adjust",
+        "set-target-balance",
+        "regenerate-token",
+        "set-webhook",
+        "delete-server",
+        "import",
+        "export",
+        "backup",
+        "check",
+    ):
         assert command in done.stdout
 
 
@@ -445,22 +526,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.skipif(find_spec("lurkcoin.api.app") is None,
-                    reason="lurkcoin.api.app (the HTTP API) is not written yet")
+@pytest.mark.skipif(
+    find_spec("lurkcoin.api.app") is None,
+    reason="lurkcoin.api.app (the HTTP API) is not written yet",
+)
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals) -> None:
     port = _free_port()
     db = tmp_path / "served.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lurkcoin", "serve", "--port", str(port)], cwd=tmp_path,
-        env=_env(LURKCOIN_DATABASE_PATH=str(db)), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "lurkcoin", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(LURKCOIN_DATABASE_PATH=str(db)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v3/version",
-                                            timeout=2) as reply:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/v3/version", timeout=2
+                ) as reply:
                     body = json.load(reply)
                 break
             except OSError:
@@ -482,9 +570,9 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals) -
     assert db.exists()
 
 
-
 def test_set_webhook_sign_prints_a_secret_and_webhooks_lists_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cli = Cli(tmp_path, capsys)
     cli.create("Hooked")
     out = cli.ok("set-webhook", "hooked", "https://game.example/x", "--sign")

@@ -40,11 +40,15 @@ def load(tmp_path: Path, text: str, **environ: str) -> Config:
 
 # -- the example documents every key --------------------------------------------
 
+
 def test_the_example_names_every_key_and_only_known_keys(tmp_path: Path) -> None:
     import tomllib
 
-    documented = {(section, key) for section, values in tomllib.loads(uncommented_example()).items()
-                  for key in values}
+    documented = {
+        (section, key)
+        for section, values in tomllib.loads(uncommented_example()).items()
+        for key in values
+    }
     assert documented - config_keys() == set(), "documented but unknown"
     assert config_keys() - documented == set(), "known but not documented"
 
@@ -60,20 +64,27 @@ def test_every_documented_key_is_explained() -> None:
         if SETTING.match(line):
             above = lines[number - 1]
             assert above.startswith("# ") and not SETTING.match(above), (
-                f"{line!r} has no explanation above it")
+                f"{line!r} has no explanation above it"
+            )
 
 
 def test_no_file_and_no_environment_give_the_defaults() -> None:
     config = load_config(None, environ={})
     assert config == Config()
     assert (config.server.port, config.database.path, config.exchange.max_spend) == (
-        5000, "lurkcoin.db", 1_000_000)
+        5000,
+        "lurkcoin.db",
+        1_000_000,
+    )
 
 
 # -- values from the file and the environment --------------------------------------
 
+
 def test_file_values_are_converted(tmp_path: Path) -> None:
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         [server]
         host = "0.0.0.0"
         port = 8080
@@ -86,7 +97,8 @@ def test_file_values_are_converted(tmp_path: Path) -> None:
         allow_private_addresses = true
         timeout = 2
         retry_cap = 0.5
-    """)
+    """,
+    )
     assert (config.server.host, config.server.port) == ("0.0.0.0", 8080)
     assert config.database.synchronous == "NORMAL"
     assert (config.exchange.formula, config.exchange.max_spend) == ("reference", 1234)
@@ -102,16 +114,20 @@ def test_max_spend_is_exact_cents(tmp_path: Path) -> None:
 
 
 def test_environment_overrides_defaults_and_file(tmp_path: Path) -> None:
-    config = load(tmp_path, "[server]\nport = 8080\nhost = \"0.0.0.0\"\n",
-                  LURKCOIN_SERVER_PORT="9090",
-                  LURKCOIN_DATABASE_PATH="/var/lib/lurkcoin/ledger.db",
-                  LURKCOIN_DATABASE_SYNCHRONOUS="extra",
-                  LURKCOIN_EXCHANGE_MAX_SPEND="1_000.5",
-                  LURKCOIN_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="yes",
-                  LURKCOIN_WEBHOOKS_TIMEOUT=" 2.5 ",
-                  LURKCOIN_WEBHOOKS_CONCURRENCY="4",
-                  LURKCOIN_CONFIG="ignored: names the file, not a setting",
-                  HOME="/root", OTHER_PORT="x")
+    config = load(
+        tmp_path,
+        '[server]\nport = 8080\nhost = "0.0.0.0"\n',
+        LURKCOIN_SERVER_PORT="9090",
+        LURKCOIN_DATABASE_PATH="/var/lib/lurkcoin/ledger.db",
+        LURKCOIN_DATABASE_SYNCHRONOUS="extra",
+        LURKCOIN_EXCHANGE_MAX_SPEND="1_000.5",
+        LURKCOIN_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES="yes",
+        LURKCOIN_WEBHOOKS_TIMEOUT=" 2.5 ",
+        LURKCOIN_WEBHOOKS_CONCURRENCY="4",
+        LURKCOIN_CONFIG="ignored: names the file, not a setting",
+        HOME="/root",
+        OTHER_PORT="x",
+    )
     assert (config.server.host, config.server.port) == ("0.0.0.0", 9090)
     assert config.database.path == "/var/lib/lurkcoin/ledger.db"
     assert config.database.synchronous == "EXTRA"
@@ -120,8 +136,10 @@ def test_environment_overrides_defaults_and_file(tmp_path: Path) -> None:
     assert (config.webhooks.timeout, config.webhooks.concurrency) == (2.5, 4)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("true", True), ("1", True), ("ON", True), ("false", False), ("0", False), ("no", False)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("true", True), ("1", True), ("ON", True), ("false", False), ("0", False), ("no", False)],
+)
 def test_environment_booleans(text: str, expected: bool) -> None:
     config = load_config(None, environ={"LURKCOIN_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES": text})
     assert config.webhooks.allow_private_addresses is expected
@@ -134,9 +152,13 @@ def test_os_environ_is_the_default_environment(monkeypatch: pytest.MonkeyPatch) 
 
 # -- errors name what is wrong -----------------------------------------------------------
 
+
 def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'prot' \(did you mean 'port'\?\) "
-                                          r"in \[server\]") as info:
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key 'prot' \(did you mean 'port'\?\) "
+        r"in \[server\]",
+    ) as info:
         load(tmp_path, "[server]\nprot = 80\n")
     assert "test.toml" in str(info.value)
 
@@ -144,8 +166,11 @@ def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
 def test_unknown_section_in_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown section 'webhook' \(did you mean 'webhooks'"):
         load(tmp_path, "[webhook]\ntimeout = 3\n")
-    with pytest.raises(ConfigError, match=r"'port' is outside any section; settings go under "
-                                          r"\[server\], \[database\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'port' is outside any section; settings go under "
+        r"\[server\], \[database\]",
+    ):
         load(tmp_path, "port = 80\n")
 
 
@@ -159,61 +184,74 @@ def test_unknown_section_in_environment_is_named() -> None:
         load_config(None, environ={"LURKCOIN_SERVR_PORT": "80"})
 
 
-@pytest.mark.parametrize("line, message", [
-    ('[server]\nport = "80"', r"\[server\] port: expected a whole number, got '80'"),
-    ("[server]\nport = true", r"\[server\] port: expected a whole number"),
-    ("[server]\nport = 80.5", r"\[server\] port: expected a whole number"),
-    ("[server]\nport = 70000", r"\[server\] port: must be between 0 and 65535"),
-    ("[server]\nport = -1", r"\[server\] port: must be between 0 and 65535"),
-    ("[server]\nhost = 5", r"\[server\] host: expected a string"),
-    ('[database]\npath = ""', r"\[database\] path: must not be empty"),
-    ("[database]\nmax_batch = 0", r"\[database\] max_batch: must be at least 1"),
-    ('[webhooks]\nallow_private_addresses = "yes"',
-     r"\[webhooks\] allow_private_addresses: expected true or false"),
-    ('[webhooks]\ntimeout = "5"', r"\[webhooks\] timeout: expected a number"),
-    ("[webhooks]\ntimeout = nan", r"\[webhooks\] timeout: expected a number"),
-    ("[webhooks]\ntimeout = inf", r"\[webhooks\] timeout: expected a number"),
-    ("[webhooks]\ntimeout = 0", r"\[webhooks\] timeout: must be more than 0"),
-    ("[webhooks]\ngive_up_after = 1e400", r"\[webhooks\] give_up_after: expected a number"),
-    ("[webhooks]\nconcurrency = 0", r"\[webhooks\] concurrency: must be at least 1"),
-    ('[exchange]\nmax_spend = "100"', r"\[exchange\] max_spend: expected an amount"),
-    ("[exchange]\nmax_spend = 0", r"\[exchange\] max_spend: must be more than 0"),
-    ("[exchange]\nmax_spend = -5", r"\[exchange\] max_spend: must be more than 0"),
-    ("[exchange]\nmax_spend = 0.001", r"\[exchange\] max_spend: must be more than 0"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('[server]\nport = "80"', r"\[server\] port: expected a whole number, got '80'"),
+        ("[server]\nport = true", r"\[server\] port: expected a whole number"),
+        ("[server]\nport = 80.5", r"\[server\] port: expected a whole number"),
+        ("[server]\nport = 70000", r"\[server\] port: must be between 0 and 65535"),
+        ("[server]\nport = -1", r"\[server\] port: must be between 0 and 65535"),
+        ("[server]\nhost = 5", r"\[server\] host: expected a string"),
+        ('[database]\npath = ""', r"\[database\] path: must not be empty"),
+        ("[database]\nmax_batch = 0", r"\[database\] max_batch: must be at least 1"),
+        (
+            '[webhooks]\nallow_private_addresses = "yes"',
+            r"\[webhooks\] allow_private_addresses: expected true or false",
+        ),
+        ('[webhooks]\ntimeout = "5"', r"\[webhooks\] timeout: expected a number"),
+        ("[webhooks]\ntimeout = nan", r"\[webhooks\] timeout: expected a number"),
+        ("[webhooks]\ntimeout = inf", r"\[webhooks\] timeout: expected a number"),
+        ("[webhooks]\ntimeout = 0", r"\[webhooks\] timeout: must be more than 0"),
+        ("[webhooks]\ngive_up_after = 1e400", r"\[webhooks\] give_up_after: expected a number"),
+        ("[webhooks]\nconcurrency = 0", r"\[webhooks\] concurrency: must be at least 1"),
+        ('[exchange]\nmax_spend = "100"', r"\[exchange\] max_spend: expected an amount"),
+        ("[exchange]\nmax_spend = 0", r"\[exchange\] max_spend: must be more than 0"),
+        ("[exchange]\nmax_spend = -5", r"\[exchange\] max_spend: must be more than 0"),
+        ("[exchange]\nmax_spend = 0.001", r"\[exchange\] max_spend: must be more than 0"),
+    ],
+)
 def test_wrong_values_in_file(tmp_path: Path, line: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, line + "\n")
 
 
-@pytest.mark.parametrize("var, value, message", [
-    ("LURKCOIN_SERVER_PORT", "eighty", "expected a whole number"),
-    ("LURKCOIN_SERVER_PORT", "\u0661\u0662", "expected a whole number"),  # Arabic-Indic digits
-    ("LURKCOIN_SERVER_PORT", "99999", "must be between 0 and 65535"),
-    ("LURKCOIN_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", "maybe", "expected true or false"),
-    ("LURKCOIN_WEBHOOKS_TIMEOUT", "soon", "expected a number"),
-    ("LURKCOIN_WEBHOOKS_TIMEOUT", "NaN", "expected a number"),
-    ("LURKCOIN_WEBHOOKS_TIMEOUT", "sNaN", "expected a number"),
-    ("LURKCOIN_WEBHOOKS_TIMEOUT", "-1", "must be more than 0"),
-    ("LURKCOIN_EXCHANGE_MAX_SPEND", "lots", "expected an amount"),
-    ("LURKCOIN_EXCHANGE_FORMULA", "magic", "must be one of integral, reference"),
-    ("LURKCOIN_DATABASE_SYNCHRONOUS", "OFF", "must be one of FULL, EXTRA, NORMAL"),
-    ("LURKCOIN_DATABASE_PATH", "", "must not be empty"),
-])
+@pytest.mark.parametrize(
+    "var, value, message",
+    [
+        ("LURKCOIN_SERVER_PORT", "eighty", "expected a whole number"),
+        ("LURKCOIN_SERVER_PORT", "\u0661\u0662", "expected a whole number"),  # Arabic-Indic digits
+        ("LURKCOIN_SERVER_PORT", "99999", "must be between 0 and 65535"),
+        ("LURKCOIN_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", "maybe", "expected true or false"),
+        ("LURKCOIN_WEBHOOKS_TIMEOUT", "soon", "expected a number"),
+        ("LURKCOIN_WEBHOOKS_TIMEOUT", "NaN", "expected a number"),
+        ("LURKCOIN_WEBHOOKS_TIMEOUT", "sNaN", "expected a number"),
+        ("LURKCOIN_WEBHOOKS_TIMEOUT", "-1", "must be more than 0"),
+        ("LURKCOIN_EXCHANGE_MAX_SPEND", "lots", "expected an amount"),
+        ("LURKCOIN_EXCHANGE_FORMULA", "magic", "must be one of integral, reference"),
+        ("LURKCOIN_DATABASE_SYNCHRONOUS", "OFF", "must be one of FULL, EXTRA, NORMAL"),
+        ("LURKCOIN_DATABASE_PATH", "", "must not be empty"),
+    ],
+)
 def test_wrong_values_in_environment(var: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=f"environment {var}: .*{re.escape(message)}"):
         load_config(None, environ={var: value})
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('"FULL"', "FULL"), ('"full"', "FULL"), ('"Normal"', "NORMAL"), ('"EXTRA"', "EXTRA")])
+@pytest.mark.parametrize(
+    "text, expected",
+    [('"FULL"', "FULL"), ('"full"', "FULL"), ('"Normal"', "NORMAL"), ('"EXTRA"', "EXTRA")],
+)
 def test_choices_match_without_regard_to_case(tmp_path: Path, text: str, expected: str) -> None:
     assert load(tmp_path, f"[database]\nsynchronous = {text}\n").database.synchronous == expected
 
 
 def test_choice_outside_the_list_names_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"\[exchange\] formula: must be one of integral, "
-                                          r"reference, got 'linear'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"\[exchange\] formula: must be one of integral, "
+        r"reference, got 'linear'",
+    ):
         load(tmp_path, '[exchange]\nformula = "linear"\n')
 
 
@@ -223,12 +261,13 @@ def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid TOML"):
         load(tmp_path, "[server\nport = 1\n")
     binary = tmp_path / "binary.toml"
-    binary.write_bytes(b"[server]\nname = \"\xff\"\n")
+    binary.write_bytes(b'[server]\nname = "\xff"\n')
     with pytest.raises(ConfigError, match="not a UTF-8 text file"):
         load_config(binary, environ={})
 
 
 # -- which file is read ------------------------------------------------------------------
+
 
 def test_config_file_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -236,6 +275,8 @@ def test_config_file_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     write(tmp_path, "", "lurkcoin.toml")
     assert config_file(None, {}) == Path("lurkcoin.toml")
     assert config_file(None, {"LURKCOIN_CONFIG": "/etc/lurkcoin.toml"}) == Path(
-        "/etc/lurkcoin.toml")
+        "/etc/lurkcoin.toml"
+    )
     assert config_file("given.toml", {"LURKCOIN_CONFIG": "/etc/lurkcoin.toml"}) == Path(
-        "given.toml")
+        "given.toml"
+    )

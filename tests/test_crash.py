@@ -63,19 +63,29 @@ class Harness:
             await ledger.close()
 
     async def start(self) -> None:
-        env = {**os.environ, "LURKCOIN_DATABASE_PATH": str(self.db),
-               "LURKCOIN_SERVER_PORT": str(self.port), "LURKCOIN_SERVER_HOST": "127.0.0.1"}
+        env = {
+            **os.environ,
+            "LURKCOIN_DATABASE_PATH": str(self.db),
+            "LURKCOIN_SERVER_PORT": str(self.port),
+            "LURKCOIN_SERVER_HOST": "127.0.0.1",
+        }
         env.pop("LURKCOIN_CONFIG", None)
         log = open(self.tmp_path / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "lurkcoin", "serve"], env=env,
-                                     stdout=log, stderr=log, cwd=self.tmp_path)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lurkcoin", "serve"],
+            env=env,
+            stdout=log,
+            stderr=log,
+            cwd=self.tmp_path,
+        )
         log.close()
         deadline = time.monotonic() + 20
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise AssertionError(
-                        f"server exited: {(self.tmp_path / 'server.log').read_text()}")
+                        f"server exited: {(self.tmp_path / 'server.log').read_text()}"
+                    )
                 try:
                     async with session.get(f"{self.url}/v3/version") as resp:
                         if resp.status == 200:
@@ -112,15 +122,17 @@ def basic(name: str, token: str) -> str:
 async def pay_once(session: aiohttp.ClientSession, h: Harness, key: str) -> str:
     body = {"source": "p", "target": "q", "target_server": "payee", "amount": PAY_CENTS / 100}
     headers = {"Idempotency-Key": key, "Authorization": basic("payer", h.tokens["Payer"])}
-    async with session.post(f"{h.url}/v3/pay", json=body, headers=headers,
-                            timeout=aiohttp.ClientTimeout(total=10)) as resp:
+    async with session.post(
+        f"{h.url}/v3/pay", json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+    ) as resp:
         data = await resp.json()
     assert data["success"], data
     return str(data["result"]["id"])
 
 
-async def client(session: aiohttp.ClientSession, h: Harness, book: Book,
-                 stop: asyncio.Event) -> None:
+async def client(
+    session: aiohttp.ClientSession, h: Harness, book: Book, stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         key = book.in_doubt.pop() if book.in_doubt else book.new_key()
         try:
@@ -142,8 +154,7 @@ async def run_rounds(h: Harness, rounds: int, clients: int = 16) -> Book:
         for _ in range(rounds):
             await h.start()
             stop = asyncio.Event()
-            workers = [asyncio.create_task(client(session, h, book, stop))
-                       for _ in range(clients)]
+            workers = [asyncio.create_task(client(session, h, book, stop)) for _ in range(clients)]
             await asyncio.sleep(rng.uniform(0.2, 0.8))
             h.kill()  # at a random moment, with requests in flight
             await asyncio.sleep(0.05)

@@ -27,8 +27,9 @@ async def _open_bank(serve: StartServer, config: Config) -> tuple[LiveServer, di
     return server, tokens
 
 
-async def _pay(port: int, token: str, key: str | None, body: dict[str, Any] = PAYMENT,
-               name: str = "Alpha") -> RawResponse:
+async def _pay(
+    port: int, token: str, key: str | None, body: dict[str, Any] = PAYMENT, name: str = "Alpha"
+) -> RawResponse:
     headers = {**basic_auth(name, token), "Content-Type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = key
@@ -48,8 +49,9 @@ def config(tmp_path: Path) -> Config:
 
 async def test_concurrent_duplicates_pay_once(serve: StartServer, config: Config) -> None:
     server, tokens = await _open_bank(serve, config)
-    replies = await asyncio.gather(*[
-        _pay(server.port, tokens["Alpha"], "order-42") for _ in range(20)])
+    replies = await asyncio.gather(
+        *[_pay(server.port, tokens["Alpha"], "order-42") for _ in range(20)]
+    )
     assert {r.status for r in replies} == {200}
     ids = {r.json()["result"]["id"] for r in replies}
     assert len(ids) == 1
@@ -66,13 +68,18 @@ async def test_same_key_different_body_is_refused(serve: StartServer, config: Co
     server, tokens = await _open_bank(serve, config)
     first = await _pay(server.port, tokens["Alpha"], "k1")
     assert first.status == 200
-    for changed in ({**PAYMENT, "amount": 12.35}, {**PAYMENT, "target": "carol"},
-                    {**PAYMENT, "local_currency": True}):
+    for changed in (
+        {**PAYMENT, "amount": 12.35},
+        {**PAYMENT, "target": "carol"},
+        {**PAYMENT, "local_currency": True},
+    ):
         reply = await _pay(server.port, tokens["Alpha"], "k1", changed)
         assert reply.status == 409
-        assert reply.json() == {"error": "ERR_IDEMPOTENCYKEYREUSED", "message":
-                                "This idempotency key was already used with a different "
-                                "request.", "success": False}
+        assert reply.json() == {
+            "error": "ERR_IDEMPOTENCYKEYREUSED",
+            "message": "This idempotency key was already used with a different request.",
+            "success": False,
+        }
     # The same request again is still the original payment.
     again = await _pay(server.port, tokens["Alpha"], "k1")
     assert again.json() == first.json()
@@ -90,8 +97,7 @@ async def test_keys_are_per_server_and_optional(serve: StartServer, config: Conf
     assert await _get(server.port, "Alpha", tokens["Alpha"], "/v3/balance") == 963.98
 
 
-async def test_failed_payment_does_not_use_up_the_key(serve: StartServer,
-                                                      config: Config) -> None:
+async def test_failed_payment_does_not_use_up_the_key(serve: StartServer, config: Config) -> None:
     server, tokens = await _open_bank(serve, config)
     too_much = {**PAYMENT, "amount": 2000}
     reply = await _pay(server.port, tokens["Alpha"], "retry-me", too_much)

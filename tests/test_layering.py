@@ -22,6 +22,10 @@ def test_no_sql_outside_the_store_layer() -> None:
 
 def test_the_pure_core_does_no_io() -> None:
     forbidden = re.compile(r"^\s*(import|from)\s+(asyncio|aiohttp|aiosqlite|sqlite3|socket|os)\b")
-    offenders = [f"{p.name}: {line.strip()}" for p in (PACKAGE / "core").glob("*.py")
-                 for line in p.read_text(encoding="utf-8").splitlines() if forbidden.match(line)]
+    offenders = [
+        f"{p.name}: {line.strip()}"
+        for p in (PACKAGE / "core").glob("*.py")
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if forbidden.match(line)
+    ]
     assert not offenders, offenders

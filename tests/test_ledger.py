@@ -22,11 +22,25 @@ def make_config(tmp_path: Path, formula: str = "integral") -> Config:
     return config
 
 
-async def pay(ledger: Ledger, source: str, target: str, cents: int, *, user: str = "bob",
-              local: bool = False, key: str | None = None):
-    return await ledger.pay(ledger.require_server(source), source_user="alice",
-                            target_user=user, target_server=target, amount=cents,
-                            local_currency=local, idempotency_key=key)
+async def pay(
+    ledger: Ledger,
+    source: str,
+    target: str,
+    cents: int,
+    *,
+    user: str = "bob",
+    local: bool = False,
+    key: str | None = None,
+):
+    return await ledger.pay(
+        ledger.require_server(source),
+        source_user="alice",
+        target_user=user,
+        target_server=target,
+        amount=cents,
+        local_currency=local,
+        idempotency_key=key,
+    )
 
 
 async def assert_clean(ledger: Ledger) -> None:
@@ -59,8 +73,9 @@ async def test_concurrent_payments_never_overdraw(ledger: Ledger) -> None:
     """200 concurrent payments from a server that can afford exactly 100."""
     await ledger.create_server("Payer", balance=100 * 250)
     await ledger.create_server("Payee")
-    results = await asyncio.gather(*(pay(ledger, "payer", "payee", 250) for _ in range(200)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(pay(ledger, "payer", "payee", 250) for _ in range(200)), return_exceptions=True
+    )
     ok = [r for r in results if not isinstance(r, BaseException)]
     failed = [r for r in results if isinstance(r, BaseException)]
     assert len(ok) == 100
@@ -73,14 +88,16 @@ async def test_concurrent_payments_never_overdraw(ledger: Ledger) -> None:
     await assert_clean(ledger)
 
 
-@pytest.mark.parametrize("cents, code", [
-    (0, "ERR_CANNOTPAYNOTHING"),
-    (-5, "ERR_INVALIDAMOUNT"),
-    (1_000_001, "ERR_TRANSACTIONLIMIT"),
-    (600, "ERR_CANNOTAFFORD"),
-])
-async def test_money_rules_refuse_and_change_nothing(ledger: Ledger, cents: int,
-                                                     code: str) -> None:
+@pytest.mark.parametrize(
+    "cents, code",
+    [
+        (0, "ERR_CANNOTPAYNOTHING"),
+        (-5, "ERR_INVALIDAMOUNT"),
+        (1_000_001, "ERR_TRANSACTIONLIMIT"),
+        (600, "ERR_CANNOTAFFORD"),
+    ],
+)
+async def test_money_rules_refuse_and_change_nothing(ledger: Ledger, cents: int, code: str) -> None:
     await ledger.create_server("Alpha", balance=500)
     await ledger.create_server("Bravo")
     with pytest.raises(LurkcoinError) as err:
@@ -96,9 +113,14 @@ async def test_unknown_target_and_long_names(ledger: Ledger) -> None:
     with pytest.raises(LurkcoinError, match="ERR_SERVERNOTFOUND"):
         await pay(ledger, "alpha", "nowhere", 100)
     with pytest.raises(LurkcoinError) as err:
-        await ledger.pay(ledger.require_server("alpha"), source_user="s" * 49,
-                         target_user="t" * 49, target_server="alpha", amount=1,
-                         local_currency=False)
+        await ledger.pay(
+            ledger.require_server("alpha"),
+            source_user="s" * 49,
+            target_user="t" * 49,
+            target_server="alpha",
+            amount=1,
+            local_currency=False,
+        )
     assert err.value.code == "ERR_SOURCEUSERNAMETOOLONG"
 
 
@@ -125,9 +147,12 @@ async def test_reject_refunds_exactly_what_moved_in_one_step(tmp_path: Path) -> 
         bravo = ledger.require_server("bravo")
         assert await ledger.reject(bravo, [t.id, t.id, "T0-00000000"]) == 1
         assert ledger.require_server("alpha").balance == 100_000
-        refund, = await ledger.pending(ledger.require_server("alpha"))
-        assert (refund.amount, refund.sent_amount, refund.received_amount) == (10_000, 9_999,
-                                                                               10_000)
+        (refund,) = await ledger.pending(ledger.require_server("alpha"))
+        assert (refund.amount, refund.sent_amount, refund.received_amount) == (
+            10_000,
+            9_999,
+            10_000,
+        )
         assert (refund.source, refund.target, refund.revertable) == ("bob", "alice", False)
         assert refund.refund_of == t.id
         stored = await ledger.transaction(t.id)
@@ -187,8 +212,9 @@ async def test_history_pages_through_everything(ledger: Ledger) -> None:
 async def test_idempotency_key_pays_once(ledger: Ledger) -> None:
     await ledger.create_server("Alpha", balance=1_000)
     await ledger.create_server("Bravo")
-    results = await asyncio.gather(*(pay(ledger, "alpha", "bravo", 100, key="k-1")
-                                     for _ in range(20)))
+    results = await asyncio.gather(
+        *(pay(ledger, "alpha", "bravo", 100, key="k-1") for _ in range(20))
+    )
     assert len({t.id for t in results}) == 1
     assert ledger.require_server("alpha").balance == 900
     with pytest.raises(LurkcoinError, match="ERR_IDEMPOTENCYKEYREUSED"):
@@ -242,15 +268,19 @@ async def test_random_operations_keep_every_invariant(ledger: Ledger) -> None:
     rng = random.Random(7)
     names = ["a", "b", "c", "d"]
     for name in names:
-        await ledger.create_server(name, balance=rng.randrange(0, 50_000),
-                                   target_balance=rng.choice([0, 100_000, 5_000_000]))
+        await ledger.create_server(
+            name,
+            balance=rng.randrange(0, 50_000),
+            target_balance=rng.choice([0, 100_000, 5_000_000]),
+        )
     ops = []
     for _ in range(300):
         src, dst = rng.choice(names), rng.choice(names)
         ops.append(pay(ledger, src, dst, rng.randrange(1, 20_000), local=rng.random() < 0.5))
     results = await asyncio.gather(*ops, return_exceptions=True)
-    assert not [r for r in results if isinstance(r, BaseException)
-                and not isinstance(r, LurkcoinError)]
+    assert not [
+        r for r in results if isinstance(r, BaseException) and not isinstance(r, LurkcoinError)
+    ]
     for name in names:
         server = ledger.require_server(name)
         pending = await ledger.pending(server)
@@ -268,9 +298,12 @@ async def test_a_failed_batch_member_rolls_back_alone(ledger: Ledger) -> None:
         tx.post(tx.issuance_id, ledger.require_server("alpha").id, 5_000, adjustment_id=None)
         raise RuntimeError("boom")
 
-    results = await asyncio.gather(pay(ledger, "alpha", "bravo", 100),
-                                   ledger.store.write(explode),
-                                   pay(ledger, "alpha", "bravo", 100), return_exceptions=True)
+    results = await asyncio.gather(
+        pay(ledger, "alpha", "bravo", 100),
+        ledger.store.write(explode),
+        pay(ledger, "alpha", "bravo", 100),
+        return_exceptions=True,
+    )
     assert isinstance(results[1], LurkcoinError) and results[1].code == "ERR_INTERNALERROR"
     assert ledger.require_server("alpha").balance == 800
     await assert_clean(ledger)

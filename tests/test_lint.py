@@ -1,4 +1,4 @@
-"""The lint gate: ruff (configured in pyproject.toml) finds nothing in the code or the tests."""
+"""The lint gates: ruff (configured in pyproject.toml) finds nothing and the code is formatted."""
 
 from __future__ import annotations
 
@@ -9,7 +9,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "lurkcoin", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_ruff_is_clean() -> None:
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "lurkcoin", "tests"],
-                            cwd=ROOT, capture_output=True, text=True, check=False)
+    result = _ruff("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_applied() -> None:
+    result = _ruff("format", "--check")
     assert result.returncode == 0, result.stdout + result.stderr

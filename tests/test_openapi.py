@@ -47,19 +47,26 @@ FUZZ_SERVERS = (FUZZ_USER, "ServerB")
 MAX_EXAMPLES = 50
 SEED = 20240229
 
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
-          content_type_conformance]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
 
 
 # -- (a) the served document is valid OpenAPI 3.1 --------------------------------------
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-async def test_served_document_is_valid_openapi_3_1(serve: StartServer, tmp_path: Path,
-                                                    method: str) -> None:
+async def test_served_document_is_valid_openapi_3_1(
+    serve: StartServer, tmp_path: Path, method: str
+) -> None:
     server = await serve(make_config(tmp_path / "doc.db"))
-    async with aiohttp.ClientSession() as session, \
-            session.request(method, server.url + PATH) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, server.url + PATH) as response,
+    ):
         assert response.status == 200
         assert response.headers["Content-Type"] == JSON_TYPE
         served = await response.json()
@@ -74,9 +81,11 @@ async def test_served_document_is_valid_openapi_3_1(serve: StartServer, tmp_path
 
 def test_document_and_router_list_the_same_operations(tmp_path: Path) -> None:
     app = create_app(make_config(tmp_path / "routes.db"))
-    routed = {(route.resource.canonical, route.method.lower())
-              for route in app.router.routes()
-              if route.resource is not None and route.resource.canonical.startswith("/v3/")}
+    routed = {
+        (route.resource.canonical, route.method.lower())
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/v3/")
+    }
     documented = {(path, method) for path, item in DOCUMENT["paths"].items() for method in item}
     assert routed, "no /v3 routes found"
     assert sorted(routed - documented) == [], "routed but not documented"
@@ -94,8 +103,9 @@ def test_every_error_response_matches_its_status() -> None:
             for status, response in responses.items():
                 if status == "200":
                     continue
-                codes = response["content"]["application/json"]["schema"]["properties"][
-                    "error"]["enum"]
+                codes = response["content"]["application/json"]["schema"]["properties"]["error"][
+                    "enum"
+                ]
                 assert {ERRORS[c][0] for c in codes} == {int(status)}, (path, method, status)
                 listed |= set(codes)
             assert listed == all_codes, (path, method)
@@ -112,21 +122,28 @@ class FuzzTarget:
 
 def _backup_record(name: str, token: str) -> dict[str, Any]:
     # A webhook URL lets rotate_webhook_secret succeed; nothing delivers to it.
-    return {"version": 0, "name": name, "balance": 10_000_000, "target_balance": 0,
-            "history": [], "pending_transactions": [], "token": token,
-            "webhook_url": "https://game.example/lurkcoin"}
+    return {
+        "version": 0,
+        "name": name,
+        "balance": 10_000_000,
+        "target_balance": 0,
+        "history": [],
+        "pending_transactions": [],
+        "token": token,
+        "webhook_url": "https://game.example/lurkcoin",
+    }
 
 
 async def _start_fuzz_server(db_path: Path) -> LiveServer:
     # Throttling is raised so that wrong credentials the fuzzer sends never turn
     # every later request into a 429 (429 is documented and allowed anyway).
-    config = bank_config(db_path, failures_per_address=1_000_000,
-                         failures_per_account=1_000_000)
+    config = bank_config(db_path, failures_per_address=1_000_000, failures_per_account=1_000_000)
     server = await start_server(config)
     tokens = [FUZZ_TOKEN] + [secrets.token_urlsafe(24) for _ in FUZZ_SERVERS[1:]]
     try:
-        await server.ledger.import_backup([
-            _backup_record(name, token) for name, token in zip(FUZZ_SERVERS, tokens, strict=True)])
+        await server.ledger.import_backup(
+            [_backup_record(name, token) for name, token in zip(FUZZ_SERVERS, tokens, strict=True)]
+        )
     except BaseException:
         await server.stop()
         raise
@@ -154,19 +171,21 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
 
 
 def _fuzz_config() -> SchemathesisConfig:
-    return SchemathesisConfig.from_dict({
-        "seed": SEED,
-        # Timing-based: a busy machine must not fail the run for generating slowly.
-        "suppress-health-check": ["too_slow"],
-        "generation": {
-            "mode": "all",  # valid and invalid requests: neither may get a 5xx
-            "max-examples": MAX_EXAMPLES,
-            "deterministic": True,
-            "database": "none",  # nothing written to .hypothesis/
-        },
-        # Sent on every request; the endpoints that need no login ignore it.
-        "auth": {"basic": {"username": FUZZ_USER, "password": FUZZ_TOKEN}},
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            # Timing-based: a busy machine must not fail the run for generating slowly.
+            "suppress-health-check": ["too_slow"],
+            "generation": {
+                "mode": "all",  # valid and invalid requests: neither may get a 5xx
+                "max-examples": MAX_EXAMPLES,
+                "deterministic": True,
+                "database": "none",  # nothing written to .hypothesis/
+            },
+            # Sent on every request; the endpoints that need no login ignore it.
+            "auth": {"basic": {"username": FUZZ_USER, "password": FUZZ_TOKEN}},
+        }
+    )
 
 
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=_fuzz_config())
@@ -174,6 +193,7 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=_fuzz_config())
 
 @pytest.mark.slow
 @schema.parametrize()
-def test_fuzz_running_server_against_document(case: schemathesis.Case,
-                                              fuzz_target: FuzzTarget) -> None:
+def test_fuzz_running_server_against_document(
+    case: schemathesis.Case, fuzz_target: FuzzTarget
+) -> None:
     case.call_and_validate(base_url=fuzz_target.url, session=fuzz_target.session, checks=CHECKS)

@@ -30,16 +30,23 @@ async def bank(serve: StartServer, tmp_path: Path) -> Bank:
     ledger = bank.server.ledger
     bravo = ledger.server("bravo")
     assert bravo is not None
-    await ledger.pay(bravo, source_user="bob", target_user="al", target_server="Alpha",
-                     amount=1_000, local_currency=False)
+    await ledger.pay(
+        bravo,
+        source_user="bob",
+        target_user="al",
+        target_server="Alpha",
+        amount=1_000,
+        local_currency=False,
+    )
     await ledger.set_target_balance("alpha", 500_000)
     await webhook_admin.set_webhook(ledger, "alpha", "https://game.example/hook", sign=True)
     return bank
 
 
 async def make_key(client: Client, bank: Bank, scopes: list[str], label: str = "") -> str:
-    reply = await client.call("POST", "/v3/api_keys", bank.auth("Alpha"),
-                              body={"scopes": scopes, "label": label})
+    reply = await client.call(
+        "POST", "/v3/api_keys", bank.auth("Alpha"), body={"scopes": scopes, "label": label}
+    )
     key: str = reply.result["key"]
     return key
 
@@ -49,9 +56,14 @@ async def make_key(client: Client, bank: Bank, scopes: list[str], label: str = "
 
 async def test_create_list_and_revoke(bank: Bank) -> None:
     async with bank.client() as client:
-        created = (await client.call("POST", "/v3/api_keys", bank.auth("Alpha"),
-                                     body={"scopes": ["history", "balance"],
-                                           "label": "dashboard"})).result
+        created = (
+            await client.call(
+                "POST",
+                "/v3/api_keys",
+                bank.auth("Alpha"),
+                body={"scopes": ["history", "balance"], "label": "dashboard"},
+            )
+        ).result
         assert list(created) == ["id", "key", "prefix", "scopes", "label", "created_at"]
         key = created["key"]
         assert key.startswith("lk_") and key.startswith(created["prefix"])
@@ -63,13 +75,15 @@ async def test_create_list_and_revoke(bank: Bank) -> None:
             listed = (await client.call(method, "/v3/list_api_keys", bank.auth("Alpha"))).result
             assert [k["id"] for k in listed] == [created["id"], created["id"] + 1]
             assert listed[0] == {k: v for k, v in created.items() if k != "key"}
-            assert not any(key in str(v) or second in str(v) for entry in listed
-                           for v in entry.values())
+            assert not any(
+                key in str(v) or second in str(v) for entry in listed for v in entry.values()
+            )
         assert (await client.call("GET", "/v3/list_api_keys", bank.auth("Bravo"))).result == []
 
         assert (await client.call("GET", "/v3/balance", key_auth(key))).result == 1010.0
-        revoked = await client.call("POST", "/v3/revoke_api_key", bank.auth("Alpha"),
-                                    body={"id": created["id"]})
+        revoked = await client.call(
+            "POST", "/v3/revoke_api_key", bank.auth("Alpha"), body={"id": created["id"]}
+        )
         assert revoked.result is None
         gone = await client.call("GET", "/v3/balance", key_auth(key))
         assert (gone.status, gone.error) == (401, "ERR_INVALIDLOGIN")
@@ -77,10 +91,18 @@ async def test_create_list_and_revoke(bank: Bank) -> None:
         assert [k["id"] for k in listed] == [created["id"] + 1]
 
 
-@pytest.mark.parametrize("body", [
-    {"scopes": ["pay"]}, {"scopes": []}, {"scopes": "balance"}, {"scopes": [1]}, {},
-    {"scopes": ["balance"], "label": 5}, {"scopes": ["balance"], "label": "x" * 101},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"scopes": ["pay"]},
+        {"scopes": []},
+        {"scopes": "balance"},
+        {"scopes": [1]},
+        {},
+        {"scopes": ["balance"], "label": 5},
+        {"scopes": ["balance"], "label": "x" * 101},
+    ],
+)
 async def test_create_refuses_bad_requests(bank: Bank, body: dict[str, Any]) -> None:
     async with bank.client() as client:
         reply = await client.call("POST", "/v3/api_keys", bank.auth("Alpha"), body=body)
@@ -92,8 +114,9 @@ async def test_create_refuses_bad_requests(bank: Bank, body: dict[str, Any]) -> 
 async def test_revoke_refuses_what_is_not_an_id(bank: Bank, key_id: Any) -> None:
     async with bank.client() as client:
         await make_key(client, bank, ["balance"])
-        reply = await client.call("POST", "/v3/revoke_api_key", bank.auth("Alpha"),
-                                  body={"id": key_id})
+        reply = await client.call(
+            "POST", "/v3/revoke_api_key", bank.auth("Alpha"), body={"id": key_id}
+        )
         assert (reply.status, reply.error) == (400, "ERR_INVALIDREQUEST")
 
 
@@ -101,8 +124,9 @@ async def test_a_server_cannot_revoke_or_use_another_servers_key(bank: Bank) -> 
     async with bank.client() as client:
         key = await make_key(client, bank, ["balance"])
         listed = (await client.call("GET", "/v3/list_api_keys", bank.auth("Alpha"))).result
-        reply = await client.call("POST", "/v3/revoke_api_key", bank.auth("Bravo"),
-                                  body={"id": listed[0]["id"]})
+        reply = await client.call(
+            "POST", "/v3/revoke_api_key", bank.auth("Bravo"), body={"id": listed[0]["id"]}
+        )
         assert (reply.status, reply.error) == (400, "ERR_INVALIDREQUEST")
         assert (await client.call("GET", "/v3/balance", key_auth(key))).result == 1010.0
         # Basic with the key as password works for its own server's name only.
@@ -117,8 +141,9 @@ async def test_a_server_cannot_revoke_or_use_another_servers_key(bank: Bank) -> 
 # -- reading -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scopes", [["balance"], ["history"], ["pending"],
-                                    ["balance", "history"], ALL_SCOPES])
+@pytest.mark.parametrize(
+    "scopes", [["balance"], ["history"], ["pending"], ["balance", "history"], ALL_SCOPES]
+)
 async def test_a_key_reads_what_its_scopes_allow(bank: Bank, scopes: list[str]) -> None:
     async with bank.client() as client:
         key = await make_key(client, bank, scopes)
@@ -141,8 +166,11 @@ def mutating_calls(pending_id: str) -> list[tuple[str, str, Any]]:
     """Every endpoint that changes state (or manages credentials), with a valid body."""
     ids = {"transactions": [pending_id]}
     return [
-        ("POST", "/v3/pay", {"source": "al", "target": "bob", "target_server": "Bravo",
-                             "amount": 5}),
+        (
+            "POST",
+            "/v3/pay",
+            {"source": "al", "target": "bob", "target_server": "Bravo", "amount": 5},
+        ),
         ("POST", "/v3/acknowledge_transactions", ids),
         ("POST", "/v3/reject_transactions", ids),
         ("PUT", "/v3/target_balance", {"target_balance": 7}),
@@ -164,7 +192,8 @@ async def test_a_read_key_can_never_pay_or_change_anything(bank: Bank) -> None:
         key = await make_key(client, bank, ALL_SCOPES, "everything it may")
         pending = (await client.call("GET", "/v3/pending_transactions", key_auth(key))).result
         before = {
-            "alpha": ledger.server("alpha"), "bravo": ledger.server("bravo"),
+            "alpha": ledger.server("alpha"),
+            "bravo": ledger.server("bravo"),
             "pending": pending,
             "keys": (await client.call("GET", "/v3/list_api_keys", bank.auth("Alpha"))).result,
         }
@@ -176,11 +205,13 @@ async def test_a_read_key_can_never_pay_or_change_anything(bank: Bank) -> None:
                     headers = {"X-Force-OK": "1"} if force_ok else {}
                     reply = await client.call(method, path, auth, body=body, headers=headers)
                     assert (reply.status, reply.error) == (
-                        200 if force_ok else 403, "ERR_FORBIDDEN"), (method, path)
+                        200 if force_ok else 403,
+                        "ERR_FORBIDDEN",
+                    ), (method, path)
         after = {
-            "alpha": ledger.server("alpha"), "bravo": ledger.server("bravo"),
-            "pending": (await client.call("GET", "/v3/pending_transactions",
-                                          key_auth(key))).result,
+            "alpha": ledger.server("alpha"),
+            "bravo": ledger.server("bravo"),
+            "pending": (await client.call("GET", "/v3/pending_transactions", key_auth(key))).result,
             "keys": (await client.call("GET", "/v3/list_api_keys", bank.auth("Alpha"))).result,
         }
         assert after == before  # balances, target, webhook, secret, token hashes, queue, keys
@@ -193,7 +224,8 @@ async def test_a_forbidden_key_is_not_a_failed_login(bank: Bank) -> None:
     async with bank.client() as client:
         key = await make_key(client, bank, ["balance"])
         for _ in range(30):
-            reply = await client.call("POST", "/v3/pay", key_auth(key),
-                                      body={"target_server": "Bravo", "amount": 1})
+            reply = await client.call(
+                "POST", "/v3/pay", key_auth(key), body={"target_server": "Bravo", "amount": 1}
+            )
             assert reply.status == 403
         assert (await client.call("GET", "/v3/balance", bank.auth("Alpha"))).status == 200

@@ -29,15 +29,15 @@ from rawhttp import RawResponse, request
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
 
-GOLDEN_DIR = Path(os.environ.get(
-    "LURKCOIN_GOLDEN_DIR", Path(__file__).resolve().parents[2] / "shared" / "golden"))
+GOLDEN_DIR = Path(
+    os.environ.get("LURKCOIN_GOLDEN_DIR", Path(__file__).resolve().parents[2] / "shared" / "golden")
+)
 TRANSCRIPT = GOLDEN_DIR / "lurkcoin-v3.json"
 SCENARIOS = GOLDEN_DIR / "lurkcoin-v3-scenarios.json"
 
 NEW_ENDPOINTS = {
     "webhook_url_put_not_allowed": "PUT /v3/webhook_url now sets the webhook URL (new endpoint)",
-    "set_webhook_url_not_found": "POST /v3/set_webhook_url now sets the webhook URL "
-                                 "(new endpoint)",
+    "set_webhook_url_not_found": "POST /v3/set_webhook_url now sets the webhook URL (new endpoint)",
 }
 ID_RE = re.compile(r"^T[0-9A-F]+-[0-9A-F]{8}$")
 CAPTURE_RE = re.compile(r"<ID:([^>]+)>")
@@ -92,11 +92,17 @@ async def send_case(port: int, case: dict[str, Any], captured: dict[str, str]) -
     body = req.get("body")
     chunks = req.get("chunked_body")
     return await request(
-        port, req["method"], req["path"], headers=req.get("headers") or {},
+        port,
+        req["method"],
+        req["path"],
+        headers=req.get("headers") or {},
         body=None if body is None else _substitute(body, captured).encode("utf-8"),
-        chunks=None if chunks is None else [
-            _substitute(c, captured).encode("utf-8") for c in chunks],
-        split_after=req.get("body_split_after_bytes"), pause=CHUNK_PAUSE)
+        chunks=None
+        if chunks is None
+        else [_substitute(c, captured).encode("utf-8") for c in chunks],
+        split_after=req.get("body_split_after_bytes"),
+        pause=CHUNK_PAUSE,
+    )
 
 
 # -- comparing -------------------------------------------------------------------
@@ -148,8 +154,12 @@ def _expected(case: dict[str, Any]) -> tuple[int, str | None, Any, str | None]:
 
 def _relax(case: dict[str, Any], expected: Any, got: Any) -> tuple[Any, Any]:
     """/v3/version: only the protocol version must be the reference's."""
-    if (case["request"]["path"] == "/v3/version" and isinstance(expected, dict)
-            and isinstance(got, dict) and isinstance(got.get("result"), dict)):
+    if (
+        case["request"]["path"] == "/v3/version"
+        and isinstance(expected, dict)
+        and isinstance(got, dict)
+        and isinstance(got.get("result"), dict)
+    ):
         expected = {**expected, "result": {"version": expected["result"]["version"]}}
         got = {**got, "result": {"version": got["result"].get("version")}}
     return expected, got
@@ -162,8 +172,9 @@ def compare(case: dict[str, Any], response: RawResponse) -> str | None:
     if response.status != status:
         problems.append(f"status: expected {status}, got {response.status}")
     if response.header("Content-Type") != content_type:
-        problems.append(f"Content-Type: expected {content_type!r}, "
-                        f"got {response.header('Content-Type')!r}")
+        problems.append(
+            f"Content-Type: expected {content_type!r}, got {response.header('Content-Type')!r}"
+        )
     if body_raw is not None:
         if response.text != body_raw:
             problems.append(f"body: expected {body_raw!r}, got {response.text!r}")
@@ -203,15 +214,16 @@ async def replay(port: int, cases: list[dict[str, Any]]) -> tuple[int, list[str]
             matched += 1
             _capture(case, response, captured)
         else:
-            mismatches.append(f"{case['name']} ({case['request']['method']} "
-                              f"{case['request']['path']}): {problem}\n    got: "
-                              f"{response.body[:600]!r}")
+            mismatches.append(
+                f"{case['name']} ({case['request']['method']} "
+                f"{case['request']['path']}): {problem}\n    got: "
+                f"{response.body[:600]!r}"
+            )
     return matched, mismatches, skipped
 
 
 def _report(title: str, matched: int, mismatches: list[str], skipped: list[str]) -> str:
-    lines = [(f"{title}: {matched} matched, {len(skipped)} skipped, "
-             f"{len(mismatches)} mismatched")]
+    lines = [(f"{title}: {matched} matched, {len(skipped)} skipped, {len(mismatches)} mismatched")]
     lines += [f"  skipped {s}" for s in skipped]
     lines += [f"  MISMATCH {m}" for m in mismatches]
     return "\n".join(lines)
@@ -220,8 +232,7 @@ def _report(title: str, matched: int, mismatches: list[str], skipped: list[str])
 # -- the tests ----------------------------------------------------------------------
 
 
-async def test_transcript(serve: StartServer, tmp_path: Path,
-                          replay_reports: list[str]) -> None:
+async def test_transcript(serve: StartServer, tmp_path: Path, replay_reports: list[str]) -> None:
     golden = _load(TRANSCRIPT)
     server = await serve(replay_config(tmp_path / "replay.db"))
     await seed_from_backup(server.ledger, golden["header"]["initial_state"]["plaintext_db_json"])
@@ -241,8 +252,9 @@ def _scenario_names() -> list[str]:
 
 
 @pytest.mark.parametrize("name", _scenario_names())
-async def test_scenario(name: str, serve: StartServer, tmp_path: Path,
-                        replay_reports: list[str]) -> None:
+async def test_scenario(
+    name: str, serve: StartServer, tmp_path: Path, replay_reports: list[str]
+) -> None:
     golden = _load(SCENARIOS)
     scenario = next(s for s in golden["scenarios"] if s["name"] == name)
     server = await serve(replay_config(tmp_path / "scenario.db"))

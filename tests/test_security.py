@@ -33,15 +33,24 @@ async def bank(serve: StartServer, tmp_path: Path) -> Bank:
 
 def imported_server(name: str, token: str) -> dict[str, object]:
     """One server in lurkcoin-core's backup format."""
-    return {"version": 0, "name": name, "balance": 12_345, "target_balance": 0,
-            "history": [], "pending_transactions": [], "token": token, "webhook_url": ""}
+    return {
+        "version": 0,
+        "name": name,
+        "balance": 12_345,
+        "target_balance": 0,
+        "history": [],
+        "pending_transactions": [],
+        "token": token,
+        "webhook_url": "",
+    }
 
 
 # -- the acceptance test: no secret in the database or the logs -------------------------
 
 
 async def test_no_token_or_key_reaches_the_database_or_the_logs(
-        bank: Bank, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bank: Bank, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, aiohttp's access log included
     ledger = bank.server.ledger
     imported = "imported-" + secrets.token_urlsafe(32)
@@ -55,11 +64,15 @@ async def test_no_token_or_key_reaches_the_database_or_the_logs(
         # The old token now fails: a logged failed login, which must not show it.
         old = await client.call("GET", "/v3/balance", bank.auth("Alpha"))
         assert old.status == 401
-        legacy_rotated = (await client.call("POST", "/v3/regenerate_token",
-                                            basic("Legacy", imported))).result
+        legacy_rotated = (
+            await client.call("POST", "/v3/regenerate_token", basic("Legacy", imported))
+        ).result
         secrets_seen.append(legacy_rotated)
-        key = (await client.call("POST", "/v3/api_keys", basic("Alpha", rotated),
-                                 body={"scopes": ["balance"]})).result["key"]
+        key = (
+            await client.call(
+                "POST", "/v3/api_keys", basic("Alpha", rotated), body={"scopes": ["balance"]}
+            )
+        ).result["key"]
         secrets_seen.append(key)
         assert (await client.call("GET", "/v3/balance", key_auth(key))).result
         # Near misses are failed logins too; they are not logged either.
@@ -129,8 +142,7 @@ async def test_rotate_webhook_secret(bank: Bank) -> None:
         assert (none.status, none.error) == (400, "ERR_INVALIDREQUEST")
         await webhook_admin.set_webhook(ledger, "alpha", "https://game.example/", sign=False)
         first = (await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))).result
-        second = (await client.call("POST", "/v3/rotate_webhook_secret",
-                                    bank.auth("Alpha"))).result
+        second = (await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))).result
     assert first.startswith("whsec_") and second.startswith("whsec_") and first != second
     server = ledger.server("alpha")
     assert server is not None and server.webhook_secret == second
@@ -144,15 +156,18 @@ async def test_security_headers(bank: Bank) -> None:
         authed = [
             await client.call("GET", "/v3/balance", bank.auth("Alpha")),
             await client.call("GET", "/v3/balance", basic("Alpha", "wrong")),
-            await client.call("POST", "/v3/api_keys", bank.auth("Alpha"),
-                              body={"scopes": ["balance"]}),
+            await client.call(
+                "POST", "/v3/api_keys", bank.auth("Alpha"), body={"scopes": ["balance"]}
+            ),
         ]
         for reply in authed:
             assert reply.header("X-Content-Type-Options") == "nosniff"
             assert reply.header("Cache-Control") == "no-store"
-        public = [await client.call("GET", "/v3/version"),
-                  await client.call("GET", "/v3/balance"),
-                  await client.call("GET", "/v3/no_such_endpoint")]
+        public = [
+            await client.call("GET", "/v3/version"),
+            await client.call("GET", "/v3/balance"),
+            await client.call("GET", "/v3/no_such_endpoint"),
+        ]
         for reply in public:
             assert reply.header("X-Content-Type-Options") == "nosniff"
             assert reply.header("Cache-Control") is None
@@ -164,8 +179,9 @@ async def test_security_headers(bank: Bank) -> None:
 @pytest.fixture
 def cheap_hash() -> str:
     """An argon2id hash of "correct horse" with cheap parameters (fast tests)."""
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1,
-                          type=Type.ID).hash("correct horse")
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID).hash(
+        "correct horse"
+    )
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -175,55 +191,75 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_security_settings(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
         [security]
         failures_per_address = 5
         failures_per_account = 7
         failure_window = 30
         trusted_proxies = ["10.0.0.0/8", "::1", "192.0.2.7"]
-    """), environ={})
+    """,
+        ),
+        environ={},
+    )
     s = config.security
     assert (s.failures_per_address, s.failures_per_account, s.failure_window) == (5, 7, 30.0)
     assert s.trusted_proxies == ["10.0.0.0/8", "::1", "192.0.2.7"]
-    env = load_config(None, environ={"LURKCOIN_SECURITY_TRUSTED_PROXIES": " 127.0.0.1, fd00::/8,",
-                                     "LURKCOIN_SECURITY_FAILURE_WINDOW": "90"})
+    env = load_config(
+        None,
+        environ={
+            "LURKCOIN_SECURITY_TRUSTED_PROXIES": " 127.0.0.1, fd00::/8,",
+            "LURKCOIN_SECURITY_FAILURE_WINDOW": "90",
+        },
+    )
     assert env.security.trusted_proxies == ["127.0.0.1", "fd00::/8"]
     assert env.security.failure_window == 90.0
-    cleared = load_config(write(tmp_path, '[security]\ntrusted_proxies = ["::1"]\n'),
-                          environ={"LURKCOIN_SECURITY_TRUSTED_PROXIES": ""})
+    cleared = load_config(
+        write(tmp_path, '[security]\ntrusted_proxies = ["::1"]\n'),
+        environ={"LURKCOIN_SECURITY_TRUSTED_PROXIES": ""},
+    )
     assert cleared.security.trusted_proxies == []
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[security]\ntrusted_proxies = "10.0.0.1"', "expected a list of non-empty strings"),
-    ("[security]\ntrusted_proxies = [1]", "expected a list of non-empty strings"),
-    ('[security]\ntrusted_proxies = ["proxy.local"]', "'proxy.local' is not an IP address"),
-    ('[security]\ntrusted_proxies = ["10.0.0.0/33"]', "'10.0.0.0/33' is not an IP address"),
-    ("[security]\nfailures_per_address = 0", "failures_per_address: must be at least 1"),
-    ("[security]\nfailure_window = 0", "failure_window: must be more than 0"),
-    ('[admin]\naccounts = { alice = "hunter2" }', "'alice' is not an argon2id hash"),
-    ('[admin]\naccounts = { alice = "$argon2i$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g" }',
-     "'alice' is not an argon2id hash"),
-    ("[admin]\naccounts = { alice = 5 }", "expected a table of names to strings"),
-    ('[admin]\naccounts = ["alice"]', "expected a table of names to strings"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[security]\ntrusted_proxies = "10.0.0.1"', "expected a list of non-empty strings"),
+        ("[security]\ntrusted_proxies = [1]", "expected a list of non-empty strings"),
+        ('[security]\ntrusted_proxies = ["proxy.local"]', "'proxy.local' is not an IP address"),
+        ('[security]\ntrusted_proxies = ["10.0.0.0/33"]', "'10.0.0.0/33' is not an IP address"),
+        ("[security]\nfailures_per_address = 0", "failures_per_address: must be at least 1"),
+        ("[security]\nfailure_window = 0", "failure_window: must be more than 0"),
+        ('[admin]\naccounts = { alice = "hunter2" }', "'alice' is not an argon2id hash"),
+        (
+            '[admin]\naccounts = { alice = "$argon2i$v=19$m=65536,t=3,p=4'
+            '$c2FsdHNhbHQ$aGFzaGhhc2g" }',
+            "'alice' is not an argon2id hash",
+        ),
+        ("[admin]\naccounts = { alice = 5 }", "expected a table of names to strings"),
+        ('[admin]\naccounts = ["alice"]', "expected a table of names to strings"),
+    ],
+)
 def test_wrong_security_settings(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("$", r"\$")):
         load_config(write(tmp_path, text + "\n"), environ={})
 
 
 def test_admin_accounts_in_both_table_forms(tmp_path: Path, cheap_hash: str) -> None:
-    inline = load_config(write(tmp_path, f'[admin]\naccounts = {{ alice = "{cheap_hash}" }}\n'),
-                         environ={})
-    table = load_config(write(tmp_path, f'[admin.accounts]\nalice = "{cheap_hash}"\n'),
-                        environ={})
+    inline = load_config(
+        write(tmp_path, f'[admin]\naccounts = {{ alice = "{cheap_hash}" }}\n'), environ={}
+    )
+    table = load_config(write(tmp_path, f'[admin.accounts]\nalice = "{cheap_hash}"\n'), environ={})
     assert inline.admin.accounts == table.admin.accounts == {"alice": cheap_hash}
     assert Config().admin.accounts == {}
 
 
 def test_admin_accounts_cannot_come_from_the_environment() -> None:
-    with pytest.raises(ConfigError, match="LURKCOIN_ADMIN_ACCOUNTS: .*cannot be set from the "
-                                          "environment"):
+    with pytest.raises(
+        ConfigError, match="LURKCOIN_ADMIN_ACCOUNTS: .*cannot be set from the environment"
+    ):
         load_config(None, environ={"LURKCOIN_ADMIN_ACCOUNTS": "alice=x"})
 
 
@@ -274,8 +310,11 @@ class Cli:
         p = sub.add_parser("regenerate-token")
         p.add_argument("name")
         security_cli.add_regenerate_token_options(p)
-        p.set_defaults(run=security_cli.run, ledger_command=security_cli.regenerate_token,
-                       creates_database=False)
+        p.set_defaults(
+            run=security_cli.run,
+            ledger_command=security_cli.regenerate_token,
+            creates_database=False,
+        )
         self.parser = parser
 
     def __call__(self, *argv: str) -> tuple[int, str, str]:
@@ -296,6 +335,7 @@ class Cli:
                 return ledger.authenticate(name, token) is not None
             finally:
                 await ledger.close()
+
         return asyncio.run(go())
 
     def create(self, name: str) -> str:
@@ -305,6 +345,7 @@ class Cli:
                 return (await ledger.create_server(name))[1]
             finally:
                 await ledger.close()
+
         return asyncio.run(go())
 
 
@@ -327,16 +368,16 @@ def test_hash_password_from_stdin(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> 
     assert PasswordHasher().verify(hashed, "correct horse battery")
 
 
-def test_hash_password_on_a_terminal_asks_twice(cli: Cli, monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+def test_hash_password_on_a_terminal_asks_twice(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr("sys.stdin", FakeTty())
     answers = iter(["tr0ub4dor&3", "tr0ub4dor&3"])
     monkeypatch.setattr(security_cli.getpass, "getpass", lambda prompt: next(answers))
     status, out, _ = cli("hash-password")
     assert status == 0
     # What it prints pastes into [admin] accounts as is.
-    config = load_config(write(tmp_path, f'[admin.accounts]\nroot = "{out.strip()}"\n'),
-                         environ={})
+    config = load_config(write(tmp_path, f'[admin.accounts]\nroot = "{out.strip()}"\n'), environ={})
     assert verify_admin(config, "root", "tr0ub4dor&3")
 
     answers = iter(["tr0ub4dor&3", "tr0ub4dor&4"])
@@ -354,8 +395,17 @@ def test_api_key_commands(cli: Cli) -> None:
     cli.create("Alpha")
     status, out, _ = cli("api-key", "list", "alpha")
     assert status == 0 and "has no API keys" in out
-    status, out, _ = cli("api-key", "create", "alpha", "--scope", "balance", "--scope",
-                         "history", "--label", "grafana")
+    status, out, _ = cli(
+        "api-key",
+        "create",
+        "alpha",
+        "--scope",
+        "balance",
+        "--scope",
+        "history",
+        "--label",
+        "grafana",
+    )
     assert status == 0 and "scopes balance,history, label 'grafana'" in out
     key = out.splitlines()[-1]
     assert key.startswith("lk_")

@@ -18,8 +18,7 @@ def config(tmp_path: Path) -> Config:
     return c
 
 
-async def test_payments_wait_for_another_process_without_blocking_the_loop(
-        tmp_path: Path) -> None:
+async def test_payments_wait_for_another_process_without_blocking_the_loop(tmp_path: Path) -> None:
     """While the CLI holds the write lock, payments queue on the writer thread.
 
     The event loop keeps running meanwhile, and the payments commit once the
@@ -29,8 +28,9 @@ async def test_payments_wait_for_another_process_without_blocking_the_loop(
     try:
         a, _ = await ledger.create_server("A", balance=10_000)
         await ledger.create_server("B")
-        other = sqlite3.connect(str(tmp_path / "w.db"), isolation_level=None,
-                                check_same_thread=False)
+        other = sqlite3.connect(
+            str(tmp_path / "w.db"), isolation_level=None, check_same_thread=False
+        )
         other.execute("BEGIN IMMEDIATE")
         release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
         release.start()
@@ -44,9 +44,19 @@ async def test_payments_wait_for_another_process_without_blocking_the_loop(
 
         tick = asyncio.create_task(ticker())
         started = time.monotonic()
-        paid = await asyncio.gather(*(
-            ledger.pay(a, source_user="x", target_user="y", target_server="B", amount=100,
-                       local_currency=False) for _ in range(5)))
+        paid = await asyncio.gather(
+            *(
+                ledger.pay(
+                    a,
+                    source_user="x",
+                    target_user="y",
+                    target_server="B",
+                    amount=100,
+                    local_currency=False,
+                )
+                for _ in range(5)
+            )
+        )
         waited = time.monotonic() - started
         tick.cancel()
         release.join()
@@ -68,12 +78,25 @@ async def test_light_and_heavy_operations_in_one_batch(tmp_path: Path) -> None:
         a, _ = await ledger.create_server("A", balance=10_000)
         await ledger.create_server("B")
         results = await asyncio.gather(
-            ledger.pay(a, source_user="x", target_user="y", target_server="B", amount=100,
-                       local_currency=False),
+            ledger.pay(
+                a,
+                source_user="x",
+                target_user="y",
+                target_server="B",
+                amount=100,
+                local_currency=False,
+            ),
             ledger.adjust_balance("B", 50, "bonus"),
-            ledger.pay(a, source_user="x", target_user="", target_server="B", amount=20_000,
-                       local_currency=False),
-            return_exceptions=True)
+            ledger.pay(
+                a,
+                source_user="x",
+                target_user="",
+                target_server="B",
+                amount=20_000,
+                local_currency=False,
+            ),
+            return_exceptions=True,
+        )
         assert not isinstance(results[0], BaseException)
         assert not isinstance(results[1], BaseException)
         assert isinstance(results[2], Exception)  # cannot afford: rolled back alone

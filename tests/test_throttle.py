@@ -82,10 +82,14 @@ async def test_429_has_retry_after_until_the_window_frees_a_slot(bank: Bank) -> 
         assert reply.body["message"] == "Too many failed login attempts. Try again later."
         # The oldest failure (t=1000) leaves the window at t=1060: 49.5 s, rounded up.
         assert reply.header("Retry-After") == "50"
-        forced = await client.call("GET", "/v3/summary", basic("Alpha", "x"),
-                                   headers={"X-Force-OK": "true"})
+        forced = await client.call(
+            "GET", "/v3/summary", basic("Alpha", "x"), headers={"X-Force-OK": "true"}
+        )
         assert (forced.status, forced.error, forced.header("Retry-After")) == (
-            200, "ERR_TOOMANYREQUESTS", "50")
+            200,
+            "ERR_TOOMANYREQUESTS",
+            "50",
+        )
         fake.now = 1060.0
         # One slot is free: one more guess is checked, then the address is blocked again.
         assert (await client.call("GET", "/v3/balance", basic("Alpha", "y"))).status == 401
@@ -100,15 +104,20 @@ async def test_every_authenticated_endpoint_is_throttled(bank: Bank) -> None:
         for _ in range(10):
             await client.call("GET", "/v3/balance", basic("Alpha", "x"))
         calls: list[tuple[str, str, Any]] = [
-            ("POST", "/v3/pay", PAY), ("GET", "/v3/summary", None),
-            ("GET", "/v3/history", None), ("GET", "/v3/pending_transactions", None),
+            ("POST", "/v3/pay", PAY),
+            ("GET", "/v3/summary", None),
+            ("GET", "/v3/history", None),
+            ("GET", "/v3/pending_transactions", None),
             ("POST", "/v3/acknowledge_transactions", {"transactions": []}),
             ("POST", "/v3/reject_transactions", {"transactions": []}),
             ("GET", "/v3/target_balance", None),
             ("PUT", "/v3/target_balance", {"target_balance": 5}),
-            ("GET", "/v3/webhook_url", None), ("POST", "/v3/regenerate_token", None),
+            ("GET", "/v3/webhook_url", None),
+            ("POST", "/v3/regenerate_token", None),
             ("POST", "/v3/api_keys", {"scopes": ["balance"]}),
-            ("GET", "/v3/list_api_keys", None), ("POST", "/v3/revoke_api_key", {"id": 1})]
+            ("GET", "/v3/list_api_keys", None),
+            ("POST", "/v3/revoke_api_key", {"id": 1}),
+        ]
         for method, path, body in calls:
             reply = await client.call(method, path, bank.auth("Alpha"), body=body)
             assert (reply.status, reply.error) == (429, "ERR_TOOMANYREQUESTS"), path
@@ -123,8 +132,9 @@ async def test_every_authenticated_endpoint_is_throttled(bank: Bank) -> None:
 # -- per account -------------------------------------------------------------------------
 
 
-async def test_an_attacked_account_still_logs_in_with_its_token(serve: StartServer,
-                                                                tmp_path: Path) -> None:
+async def test_an_attacked_account_still_logs_in_with_its_token(
+    serve: StartServer, tmp_path: Path
+) -> None:
     # Trusting the loopback proxy lets one test play 25 different client addresses.
     bank = await start_bank(serve, tmp_path, trusted_proxies=["127.0.0.1"])
 
@@ -140,8 +150,9 @@ async def test_an_attacked_account_still_logs_in_with_its_token(serve: StartServ
         assert 1 <= int(wrong.header("Retry-After") or 0) <= 60
         right = await client.call("GET", "/v3/balance", bank.auth("Alpha"), headers=via(22))
         assert right.result == 1000
-        assert (await client.call("POST", "/v3/pay", bank.auth("Alpha"), body=PAY,
-                                  headers=via(0))).result["amount"] == 1.0
+        assert (
+            await client.call("POST", "/v3/pay", bank.auth("Alpha"), body=PAY, headers=via(0))
+        ).result["amount"] == 1.0
         # Other accounts are not affected.
         other = await client.call("GET", "/v3/balance", basic("Bravo", "x"), headers=via(23))
         assert (other.status, other.error) == (401, "ERR_INVALIDLOGIN")
@@ -177,7 +188,8 @@ async def test_unknown_account_names_are_not_tracked(bank: Bank) -> None:
 
 
 async def test_failed_logins_are_logged_without_the_secret(
-        bank: Bank, caplog: pytest.LogCaptureFixture) -> None:
+    bank: Bank, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     guesses = [f"secret-guess-{n}" for n in range(12)]
     async with bank.client("127.0.0.2") as client:
@@ -198,7 +210,8 @@ async def test_unknown_names_are_not_logged(bank: Bank, caplog: pytest.LogCaptur
         assert (await client.call("GET", "/v3/balance", key_auth("lk_nope"))).status == 401
     assert [r.getMessage() for r in caplog.records if r.name == "lurkcoin.api.auth"] == [
         "failed login for an unknown account from 127.0.0.1",
-        "failed login for an API key from 127.0.0.1"]
+        "failed login for an API key from 127.0.0.1",
+    ]
     assert bank.tokens["Alpha"][:8] not in caplog.text
 
 
@@ -211,12 +224,14 @@ async def test_forwarded_for_is_ignored_unless_the_peer_is_trusted(bank: Bank) -
             spoofed = {"X-Forwarded-For": f"203.0.113.{n}"}
             await client.call("GET", "/v3/balance", basic("Alpha", "x"), headers=spoofed)
         fresh = {"X-Forwarded-For": "203.0.113.200"}
-        assert (await client.call("GET", "/v3/balance", bank.auth("Alpha"),
-                                  headers=fresh)).status == 429
+        assert (
+            await client.call("GET", "/v3/balance", bank.auth("Alpha"), headers=fresh)
+        ).status == 429
 
 
-async def test_trusted_proxy_throttles_the_forwarded_client(serve: StartServer,
-                                                            tmp_path: Path) -> None:
+async def test_trusted_proxy_throttles_the_forwarded_client(
+    serve: StartServer, tmp_path: Path
+) -> None:
     bank = await start_bank(serve, tmp_path, trusted_proxies=["127.0.0.0/8", "10.0.0.0/8"])
     attacker = {"X-Forwarded-For": "forged, 203.0.113.9, 10.1.2.3"}
     async with bank.client() as proxy:
@@ -226,12 +241,14 @@ async def test_trusted_proxy_throttles_the_forwarded_client(serve: StartServer,
         assert blocked.status == 429
         # Changing the part the attacker controls does not help...
         moved = {"X-Forwarded-For": "1.2.3.4, 203.0.113.9, 10.1.2.3"}
-        assert (await proxy.call("GET", "/v3/balance", bank.auth("Alpha"),
-                                 headers=moved)).status == 429
+        assert (
+            await proxy.call("GET", "/v3/balance", bank.auth("Alpha"), headers=moved)
+        ).status == 429
         # ...and other clients behind the same proxy are not blocked.
         player = {"X-Forwarded-For": "203.0.113.10, 10.1.2.3"}
-        assert (await proxy.call("GET", "/v3/balance", bank.auth("Alpha"),
-                                 headers=player)).result == 1000
+        assert (
+            await proxy.call("GET", "/v3/balance", bank.auth("Alpha"), headers=player)
+        ).result == 1000
 
 
 def _request(remote: str, forwarded: list[str]) -> web.Request:
@@ -239,19 +256,22 @@ def _request(remote: str, forwarded: list[str]) -> web.Request:
     return make_mocked_request("GET", "/", headers=headers).clone(remote=remote)
 
 
-@pytest.mark.parametrize("remote, forwarded, expected", [
-    ("192.0.2.1", ["203.0.113.5"], "192.0.2.1"),                 # peer not trusted
-    ("10.0.0.1", [], "10.0.0.1"),                               # trusted, no header
-    ("10.0.0.1", ["203.0.113.5"], "203.0.113.5"),
-    ("10.0.0.1", ["1.1.1.1, 203.0.113.5"], "203.0.113.5"),     # right-most untrusted
-    ("10.0.0.1", ["1.1.1.1", "203.0.113.5, 10.0.0.7"], "203.0.113.5"),  # several headers
-    ("10.0.0.1", ["10.0.0.2, 10.0.0.3"], "10.0.0.2"),          # all trusted: left-most
-    ("10.0.0.1", ["[2001:db8::1]:4711"], "2001:db8::1"),
-    ("10.0.0.1", ["203.0.113.5:4711"], "203.0.113.5"),
-    ("10.0.0.1", ["not-an-ip"], "not-an-ip"),
-    ("::ffff:10.0.0.1", ["203.0.113.5"], "203.0.113.5"),       # IPv4-mapped peer
-    ("::1", ["203.0.113.5"], "::1"),
-])
+@pytest.mark.parametrize(
+    "remote, forwarded, expected",
+    [
+        ("192.0.2.1", ["203.0.113.5"], "192.0.2.1"),  # peer not trusted
+        ("10.0.0.1", [], "10.0.0.1"),  # trusted, no header
+        ("10.0.0.1", ["203.0.113.5"], "203.0.113.5"),
+        ("10.0.0.1", ["1.1.1.1, 203.0.113.5"], "203.0.113.5"),  # right-most untrusted
+        ("10.0.0.1", ["1.1.1.1", "203.0.113.5, 10.0.0.7"], "203.0.113.5"),  # several headers
+        ("10.0.0.1", ["10.0.0.2, 10.0.0.3"], "10.0.0.2"),  # all trusted: left-most
+        ("10.0.0.1", ["[2001:db8::1]:4711"], "2001:db8::1"),
+        ("10.0.0.1", ["203.0.113.5:4711"], "203.0.113.5"),
+        ("10.0.0.1", ["not-an-ip"], "not-an-ip"),
+        ("::ffff:10.0.0.1", ["203.0.113.5"], "203.0.113.5"),  # IPv4-mapped peer
+        ("::1", ["203.0.113.5"], "::1"),
+    ],
+)
 def test_client_address(remote: str, forwarded: list[str], expected: str) -> None:
     throttle = LoginThrottle(10, 20, 60.0, ["10.0.0.0/8"])
     assert client_address(_request(remote, forwarded), throttle.trusted) == expected
@@ -287,7 +307,11 @@ def test_counter_forgets_stale_keys_and_caps_its_size() -> None:
 
 def test_defaults() -> None:
     section = SecuritySection()
-    assert (section.failures_per_address, section.failures_per_account,
-            section.failure_window, section.trusted_proxies) == (10, 20, 60.0, [])
+    assert (
+        section.failures_per_address,
+        section.failures_per_account,
+        section.failure_window,
+        section.trusted_proxies,
+    ) == (10, 20, 60.0, [])
     throttle = LoginThrottle.from_config(section)
     assert (throttle.addresses.limit, throttle.accounts.limit) == (10, 20)

@@ -31,7 +31,8 @@ def config(tmp_path: Path) -> Config:
 
 
 async def test_a_payment_is_announced_with_the_reference_request(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, receiver.url)
         started = time.monotonic()
@@ -42,7 +43,11 @@ async def test_a_payment_is_announced_with_the_reference_request(
         assert request.path == "/hook/lurkcoin"  # the stored URL is normalised
         assert request.body == BODY
         assert sorted(k.lower() for k, _ in request.raw_headers) == [
-            "content-length", "content-type", "host", "user-agent"]
+            "content-length",
+            "content-type",
+            "host",
+            "user-agent",
+        ]
         assert request.headers["content-type"] == "application/json"
         assert request.headers["user-agent"] == "lurkcoin/3.0"
         assert request.headers["content-length"] == "14"
@@ -54,7 +59,8 @@ async def test_a_payment_is_announced_with_the_reference_request(
 
 
 async def test_nothing_is_sent_without_a_pending_transaction(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, receiver.url)
         await pay(ledger, user="")  # no target user: settled, nothing enters the queue
@@ -65,14 +71,16 @@ async def test_nothing_is_sent_without_a_pending_transaction(
 
 
 @pytest.mark.parametrize("concurrent", [False, True], ids=["one-by-one", "all-at-once"])
-async def test_a_burst_of_payments_coalesces(config: Config, receiver: Receiver,
-                                             concurrent: bool) -> None:
+async def test_a_burst_of_payments_coalesces(
+    config: Config, receiver: Receiver, concurrent: bool
+) -> None:
     receiver.delay = 0.02  # a receiver that takes a moment, like a game server
     async with serving(config) as (ledger, dispatcher):
         await setup_servers(ledger, receiver.url)
         commits: list[float] = []
-        ledger.on_commit(lambda o: commits.append(time.monotonic())
-                         if o.notified_server_ids else None)
+        ledger.on_commit(
+            lambda o: commits.append(time.monotonic()) if o.notified_server_ids else None
+        )
         if concurrent:
             await asyncio.gather(*(pay(ledger) for _ in range(50)))
         else:
@@ -89,7 +97,8 @@ async def test_a_burst_of_payments_coalesces(config: Config, receiver: Receiver,
 
 
 async def test_a_failing_receiver_gets_it_once_it_recovers(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     receiver.status = 500
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, receiver.url)
@@ -110,7 +119,8 @@ async def test_a_failing_receiver_gets_it_once_it_recovers(
 
 @pytest.mark.slow
 async def test_a_receiver_down_for_five_seconds_gets_it_when_back(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     port = receiver.port
     await receiver.stop()
     async with serving(config) as (ledger, _):
@@ -141,8 +151,7 @@ async def test_a_pending_delivery_survives_a_restart(config: Config, receiver: R
         await wait_state(ledger, delivered)
 
 
-async def test_stopping_mid_delivery_hands_the_row_back(
-        config: Config, receiver: Receiver) -> None:
+async def test_stopping_mid_delivery_hands_the_row_back(config: Config, receiver: Receiver) -> None:
     receiver.delay = 30.0  # hangs: the dispatcher is stopped while the POST is in flight
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, receiver.url)
@@ -178,7 +187,8 @@ async def test_giving_up_drops_the_notification(config: Config, receiver: Receiv
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_private_addresses_are_refused_unless_allowed(
-        config: Config, receiver: Receiver, host: str) -> None:
+    config: Config, receiver: Receiver, host: str
+) -> None:
     config.webhooks.allow_private_addresses = False
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, f"http://{host}:{receiver.port}/hook")
@@ -203,7 +213,8 @@ async def test_a_redirect_is_not_followed(config: Config, receiver: Receiver) ->
 
 
 async def test_a_slow_receiver_delays_neither_payments_nor_other_receivers(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     slow = Receiver(delay=0.8)
     await slow.start()
     try:
@@ -237,7 +248,8 @@ async def test_concurrency_is_bounded(config: Config, receiver: Receiver) -> Non
         await receiver.wait_for(6)
         assert receiver.max_active == 2
         assert sorted(r.path for r in receiver.requests) == sorted(
-            f"/hook/{name}/lurkcoin" for name in names)
+            f"/hook/{name}/lurkcoin" for name in names
+        )
 
 
 async def test_the_app_context_runs_the_dispatcher(config: Config, receiver: Receiver) -> None:

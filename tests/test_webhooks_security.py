@@ -49,40 +49,54 @@ def config(tmp_path: Path) -> Config:
 
 # -- the address guard ---------------------------------------------------------
 
-@pytest.mark.parametrize("address, kind", [
-    ("127.0.0.1", "loopback"),
-    ("127.8.9.10", "loopback"),
-    ("::1", "loopback"),
-    ("10.1.2.3", "private"),
-    ("172.16.0.1", "private"),
-    ("192.168.1.1", "private"),
-    ("fd00::1", "private"),
-    ("169.254.169.254", "link-local"),  # cloud metadata
-    ("fe80::1%eth0", "link-local"),
-    ("224.0.0.1", "multicast"),
-    ("ff02::1", "multicast"),
-    ("0.0.0.0", "unspecified"),
-    ("::", "unspecified"),
-    ("100.64.0.1", "reserved"),  # carrier-grade NAT
-    ("240.0.0.1", "private"),  # ipaddress counts 240/4 as private
-    ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
-    ("::ffff:10.0.0.1", "private"),
-    ("2002:7f00:1::", "loopback"),  # 6to4 around 127.0.0.1
-    ("64:ff9b::a00:1", "private"),  # NAT64 around 10.0.0.1
-])
+
+@pytest.mark.parametrize(
+    "address, kind",
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fd00::1", "private"),
+        ("169.254.169.254", "link-local"),  # cloud metadata
+        ("fe80::1%eth0", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("100.64.0.1", "reserved"),  # carrier-grade NAT
+        ("240.0.0.1", "private"),  # ipaddress counts 240/4 as private
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
+        ("::ffff:10.0.0.1", "private"),
+        ("2002:7f00:1::", "loopback"),  # 6to4 around 127.0.0.1
+        ("64:ff9b::a00:1", "private"),  # NAT64 around 10.0.0.1
+    ],
+)
 def test_private_and_special_addresses_are_forbidden(address: str, kind: str) -> None:
     reason = forbidden_reason(address)
     assert reason is not None and kind in reason
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111",
-                                     "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "8.8.8.8",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+    ],
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert forbidden_reason(address) is None
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "2130706433", "127.1", "0x7f000001",
-                                  "10.0.0.1"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "::1", "2130706433", "127.1", "0x7f000001", "10.0.0.1"]
+)
 def test_literal_hosts_are_checked_before_any_connection(host: str) -> None:
     if host == "0x7f000001":  # not numeric to aiohttp: goes to the resolver, checked there
         check_literal_host(host)
@@ -97,11 +111,20 @@ class FixedDns(AbstractResolver):
     def __init__(self, *addresses: str) -> None:
         self.addresses = addresses
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        return [ResolveResult(hostname=host, host=a, port=port,
-                              family=socket.AF_INET6 if ":" in a else socket.AF_INET,
-                              proto=0, flags=0) for a in self.addresses]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host=a,
+                port=port,
+                family=socket.AF_INET6 if ":" in a else socket.AF_INET,
+                proto=0,
+                flags=0,
+            )
+            for a in self.addresses
+        ]
 
     async def close(self) -> None:
         pass
@@ -119,6 +142,7 @@ async def test_the_resolver_connects_only_to_checked_addresses() -> None:
 
 # -- the retry schedule --------------------------------------------------------
 
+
 def test_retries_back_off_exponentially_with_jitter_up_to_the_cap() -> None:
     rng = random.Random(7)
     firsts = [retry_delay(1, 600, rng) for _ in range(200)]
@@ -132,11 +156,12 @@ def test_retries_back_off_exponentially_with_jitter_up_to_the_cap() -> None:
 
 # -- signing ---------------------------------------------------------------------
 
+
 def test_a_secret_is_whsec_and_base64_of_32_random_bytes() -> None:
     one, two = new_signing_secret(), new_signing_secret()
     assert one != two and one.startswith("whsec_")
     assert len(secret_key(one)) == 32
-    assert base64.b64decode(one[len("whsec_"):]) == secret_key(one)
+    assert base64.b64decode(one[len("whsec_") :]) == secret_key(one)
     for bad in ("", "whsec_", "abc", "whsec_not base64!"):
         with pytest.raises(ValueError):
             secret_key(bad)
@@ -145,13 +170,13 @@ def test_a_secret_is_whsec_and_base64_of_32_random_bytes() -> None:
 def test_the_signature_is_the_standard_webhooks_one() -> None:
     secret = new_signing_secret()
     stamp = 1_700_000_000
-    theirs = Webhook(secret).sign("msg_1", datetime.fromtimestamp(stamp, UTC),
-                                  BODY.decode())
+    theirs = Webhook(secret).sign("msg_1", datetime.fromtimestamp(stamp, UTC), BODY.decode())
     assert signature(secret, "msg_1", stamp, BODY) == theirs
 
 
 async def test_a_signed_delivery_verifies_with_standardwebhooks(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
         url, secret = await set_webhook(ledger, "Game", receiver.url, sign=True)
@@ -169,7 +194,8 @@ async def test_a_signed_delivery_verifies_with_standardwebhooks(
 
 
 async def test_a_retry_keeps_its_webhook_id_and_a_new_notification_gets_a_new_one(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     receiver.status = 500
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
@@ -204,7 +230,8 @@ async def test_a_server_rotates_its_secret(config: Config, receiver: Receiver) -
 
 
 async def test_changing_the_url_keeps_signing_unless_told(
-        config: Config, receiver: Receiver) -> None:
+    config: Config, receiver: Receiver
+) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
         _, secret = await set_webhook(ledger, "Game", "http://example.invalid/", sign=True)

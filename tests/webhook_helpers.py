@@ -57,9 +57,15 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.requests.append(Received(
-            time.monotonic(), request.method, request.path,
-            tuple((k.decode(), v.decode()) for k, v in request.raw_headers), body))
+        self.requests.append(
+            Received(
+                time.monotonic(),
+                request.method,
+                request.path,
+                tuple((k.decode(), v.decode()) for k, v in request.raw_headers),
+                body,
+            )
+        )
         self._arrived.set()
         self.active += 1
         self.max_active = max(self.max_active, self.active)
@@ -92,8 +98,7 @@ class Receiver:
         while len(self.requests) < count:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(
-                    f"expected {count} webhook requests, got {len(self.requests)}")
+                raise AssertionError(f"expected {count} webhook requests, got {len(self.requests)}")
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), timeout=left)
@@ -125,23 +130,29 @@ async def serving(config: Config) -> AsyncIterator[tuple[Ledger, WebhookDispatch
 
 
 async def setup_servers(ledger: Ledger, url: str | None) -> None:
-    """"Bank" pays; "Game" has the webhook."""
+    """ "Bank" pays; "Game" has the webhook."""
     await ledger.create_server("Bank", balance=1_000_000)
     await ledger.create_server("Game", webhook_url=url)
 
 
 async def pay(ledger: Ledger, target: str = "Game", user: str = "bob") -> Transaction:
-    return await ledger.pay(ledger.require_server("Bank"), source_user="alice",
-                            target_user=user, target_server=target, amount=100,
-                            local_currency=False)
+    return await ledger.pay(
+        ledger.require_server("Bank"),
+        source_user="alice",
+        target_user=user,
+        target_server=target,
+        amount=100,
+        local_currency=False,
+    )
 
 
 async def state_of(ledger: Ledger, name: str = "Game") -> DeliveryState:
     return next(s for s in await delivery_states(ledger) if s.server_name == name)
 
 
-async def wait_state(ledger: Ledger, check: Callable[[DeliveryState], bool],
-                     timeout: float = 5.0, name: str = "Game") -> DeliveryState:
+async def wait_state(
+    ledger: Ledger, check: Callable[[DeliveryState], bool], timeout: float = 5.0, name: str = "Game"
+) -> DeliveryState:
     deadline = time.monotonic() + timeout
     while True:
         state = await state_of(ledger, name)

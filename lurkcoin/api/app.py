@@ -73,6 +73,7 @@ def _is_v3(request: web.Request) -> bool:
 
 def _ledger_context(config: Config, given: Ledger | None) -> CleanupContext:
     """Open the Ledger on startup and close it on cleanup (a given one stays the caller's)."""
+
     async def ledger_context(app: web.Application) -> AsyncIterator[None]:
         ledger = given if given is not None else await Ledger.open(config)
         app[LEDGER_KEY] = ledger
@@ -81,6 +82,7 @@ def _ledger_context(config: Config, given: Ledger | None) -> CleanupContext:
         finally:
             if given is None:
                 await ledger.close()
+
     return ledger_context
 
 
@@ -100,7 +102,8 @@ async def _maintain(ledger: Ledger, refresh_interval: float, expiry_interval: fl
 
 async def _maintenance_context(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(
-        _maintain(app[LEDGER_KEY], REFRESH_INTERVAL, EXPIRY_INTERVAL), name="lurkcoin-maintenance")
+        _maintain(app[LEDGER_KEY], REFRESH_INTERVAL, EXPIRY_INTERVAL), name="lurkcoin-maintenance"
+    )
     try:
         yield
     finally:
@@ -109,8 +112,9 @@ async def _maintenance_context(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-def create_app(config: Config, *, ledger: Ledger | None = None,
-               extra_contexts: Iterable[CleanupContext] = ()) -> web.Application:
+def create_app(
+    config: Config, *, ledger: Ledger | None = None, extra_contexts: Iterable[CleanupContext] = ()
+) -> web.Application:
     """The web application serving the lurkcoinV3 API.
 
     ``ledger``: an already open Ledger to use (the caller closes it);

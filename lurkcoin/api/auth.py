@@ -85,9 +85,9 @@ def parse_basic(header: str | None) -> Credentials | None:
 
 def parse_key(header: str | None) -> str | None:
     """The key of an ``Authorization: key=<key>`` header (``key`` in any case), else None."""
-    if not header or header[:len(_KEY_SCHEME)].lower() != _KEY_SCHEME:
+    if not header or header[: len(_KEY_SCHEME)].lower() != _KEY_SCHEME:
         return None
-    return header[len(_KEY_SCHEME):].strip()
+    return header[len(_KEY_SCHEME) :].strip()
 
 
 def invalid_login() -> LurkcoinError:
@@ -110,8 +110,9 @@ def _login(ledger: Ledger, credentials: Credentials) -> tuple[Server, ApiKey | N
     return None
 
 
-def _failed(request: web.Request, throttle: LoginThrottle, ledger: Ledger,
-            name: str | None) -> LurkcoinError:
+def _failed(
+    request: web.Request, throttle: LoginThrottle, ledger: Ledger, name: str | None
+) -> LurkcoinError:
     """Count a wrong credential and log it (never the credential): 401, or 429 if throttled."""
     address = throttle.address(request)
     account = ledger.server(name) if name is not None else None
@@ -127,11 +128,19 @@ def _failed(request: web.Request, throttle: LoginThrottle, ledger: Ledger,
         who = "an API key" if name is None else "an unknown account"
     log.info("failed login for %s from %s", who, address)
     if outcome.address_now_blocked:
-        log.info("throttling logins from %s: %d failures within %g s", address,
-                 throttle.addresses.limit, throttle.addresses.window)
+        log.info(
+            "throttling logins from %s: %d failures within %g s",
+            address,
+            throttle.addresses.limit,
+            throttle.addresses.window,
+        )
     if outcome.account_now_blocked:
-        log.info("throttling failed logins for %s: %d failures within %g s",
-                 who, throttle.accounts.limit, throttle.accounts.window)
+        log.info(
+            "throttling failed logins for %s: %d failures within %g s",
+            who,
+            throttle.accounts.limit,
+            throttle.accounts.window,
+        )
     return TooManyFailures(wait) if wait is not None else invalid_login()
 
 

@@ -94,8 +94,11 @@ def content_type_allowed(value: str | None) -> bool:
     media_type = value.split(";", 1)[0].strip()
     if not media_type or media_type == "application/json":
         return True
-    return (media_type.startswith("application/") and media_type.endswith("+json")
-            and len(media_type) > len("application/+json"))
+    return (
+        media_type.startswith("application/")
+        and media_type.endswith("+json")
+        and len(media_type) > len("application/+json")
+    )
 
 
 def _refuse_constant(name: str) -> Any:
@@ -110,8 +113,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 # Built once: json.loads(text, **options) would build a new decoder per call.
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=int,
-                            parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+_DECODER = json.JSONDecoder(
+    parse_float=Decimal,
+    parse_int=int,
+    parse_constant=_refuse_constant,
+    object_pairs_hook=_no_duplicates,
+)
 
 
 def decode_object(raw: bytes) -> JsonFields:

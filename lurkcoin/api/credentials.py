@@ -56,9 +56,16 @@ async def create_api_key(request: web.Request) -> web.StreamResponse:
         raise invalid_request()
     label = fields.string("label")
     info, key = await request.app[LEDGER_KEY].create_api_key(server, scopes, label)
-    return success({"id": info.id, "key": key, "prefix": info.prefix,
-                    "scopes": sorted(info.scopes), "label": info.label,
-                    "created_at": info.created_at})
+    return success(
+        {
+            "id": info.id,
+            "key": key,
+            "prefix": info.prefix,
+            "scopes": sorted(info.scopes),
+            "label": info.label,
+            "created_at": info.created_at,
+        }
+    )
 
 
 async def list_api_keys(request: web.Request) -> web.StreamResponse:

@@ -16,8 +16,9 @@ _METHOD_NOT_ALLOWED = "Method Not Allowed\n"
 
 
 def _text(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8",
-                        headers=headers)
+    return web.Response(
+        status=status, text=text, content_type="text/plain", charset="utf-8", headers=headers
+    )
 
 
 def _allow_header(methods: set[str]) -> str:
@@ -52,8 +53,13 @@ def _redirect(request: web.Request, path: str) -> web.Response:
     location = path + (f"?{query}" if query else "")
     if request.method == "GET":
         body = f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'
-        return web.Response(status=301, text=body, content_type="text/html", charset="utf-8",
-                            headers={"Location": location})
+        return web.Response(
+            status=301,
+            text=body,
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Location": location},
+        )
     return web.Response(status=307, headers={"Location": location})
 
 

@@ -58,23 +58,49 @@ def render(app: web.Application) -> str:
     store = ledger.store
     usage = resource.getrusage(resource.RUSAGE_SELF)
     parts = [
-        _sample("lurkcoin_write_batches_total", "counter",
-                "Write transactions committed by the single writer (one fsync each).",
-                store.batches),
-        _sample("lurkcoin_batched_operations_total", "counter",
-                "Ledger operations committed inside those batches.",
-                store.batched_operations),
+        _sample(
+            "lurkcoin_write_batches_total",
+            "counter",
+            "Write transactions committed by the single writer (one fsync each).",
+            store.batches,
+        ),
+        _sample(
+            "lurkcoin_batched_operations_total",
+            "counter",
+            "Ledger operations committed inside those batches.",
+            store.batched_operations,
+        ),
         _sample("lurkcoin_servers", "gauge", "Live server accounts.", len(ledger.servers())),
-        _sample("lurkcoin_database_bytes", "gauge", "Size of the SQLite database file.",
-                _file_size(store.path)),
-        _sample("lurkcoin_wal_bytes", "gauge", "Size of the SQLite write-ahead log.",
-                _file_size(store.path + "-wal")),
-        _sample("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-                resident_bytes()),
-        _sample("process_cpu_seconds_total", "counter", "User and system CPU time spent.",
-                round(usage.ru_utime + usage.ru_stime, 3)),
-        _sample("process_start_time_seconds", "gauge",
-                "Start time of the process since the Unix epoch.", round(_STARTED, 3)),
+        _sample(
+            "lurkcoin_database_bytes",
+            "gauge",
+            "Size of the SQLite database file.",
+            _file_size(store.path),
+        ),
+        _sample(
+            "lurkcoin_wal_bytes",
+            "gauge",
+            "Size of the SQLite write-ahead log.",
+            _file_size(store.path + "-wal"),
+        ),
+        _sample(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            resident_bytes(),
+        ),
+        _sample(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent.",
+            round(usage.ru_utime + usage.ru_stime, 3),
+        ),
+        _sample(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch.",
+            round(_STARTED, 3),
+        ),
     ]
     return "".join(parts)
 
@@ -82,8 +108,9 @@ def render(app: web.Application) -> str:
 async def metrics(request: web.Request) -> web.StreamResponse:
     if not _is_loopback(request.remote):
         return web.Response(status=403, text="403: /metrics is only served to loopback clients\n")
-    return web.Response(body=render(request.app).encode("utf-8"),
-                        headers={"Content-Type": CONTENT_TYPE})
+    return web.Response(
+        body=render(request.app).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE}
+    )
 
 
 def add_metrics_routes(app: web.Application) -> None:

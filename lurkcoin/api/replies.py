@@ -15,8 +15,9 @@ _FORCE_OK_VALUES = frozenset({"true", "yes", "y", "1"})
 
 def _json_response(body: Any, status: int) -> web.Response:
     # aiohttp writes this as "application/json; charset=utf-8", as the reference does.
-    return web.Response(body=dumps_bytes(body), status=status,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(
+        body=dumps_bytes(body), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 def success(result: Any) -> web.Response:

@@ -112,8 +112,9 @@ def throttle_key(address: str) -> str:
     return address
 
 
-def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
-             networks: tuple[Network, ...]) -> bool:
+def _trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, networks: tuple[Network, ...]
+) -> bool:
     return address is not None and any(address in net for net in networks)
 
 
@@ -128,8 +129,12 @@ def client_address(request: web.Request, trusted: tuple[Network, ...]) -> str:
     peer_ip = _ip(peer)
     if not trusted or not _trusted(peer_ip, trusted):
         return str(peer_ip) if peer_ip is not None else peer
-    hops = [hop.strip() for header in request.headers.getall("X-Forwarded-For", [])
-            for hop in header.split(",") if hop.strip()]
+    hops = [
+        hop.strip()
+        for header in request.headers.getall("X-Forwarded-For", [])
+        for hop in header.split(",")
+        if hop.strip()
+    ]
     client = str(peer_ip)
     for hop in reversed(hops):
         address = _ip(hop)
@@ -152,9 +157,16 @@ class Failure:
 class LoginThrottle:
     """The app's two failure counters and how it finds a client's address."""
 
-    def __init__(self, failures_per_address: int, failures_per_account: int, window: float,
-                 trusted_proxies: Iterable[str] = (), *, max_keys: int = MAX_TRACKED,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        failures_per_address: int,
+        failures_per_account: int,
+        window: float,
+        trusted_proxies: Iterable[str] = (),
+        *,
+        max_keys: int = MAX_TRACKED,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.addresses = FailureCounter(failures_per_address, window, max_keys)
         self.accounts = FailureCounter(failures_per_account, window, max_keys)
         self.trusted = parse_networks(trusted_proxies)
@@ -162,8 +174,12 @@ class LoginThrottle:
 
     @classmethod
     def from_config(cls, section: SecuritySection) -> LoginThrottle:
-        return cls(section.failures_per_address, section.failures_per_account,
-                   section.failure_window, section.trusted_proxies)
+        return cls(
+            section.failures_per_address,
+            section.failures_per_account,
+            section.failure_window,
+            section.trusted_proxies,
+        )
 
     def address(self, request: web.Request) -> str:
         """Whom failures are counted against: the client's IPv4 address, or its

@@ -86,15 +86,17 @@ def _amount(fields: JsonFields, name: str, *, not_a_number: str, too_large: str)
 async def summary(request: web.Request) -> web.StreamResponse:
     server = await authenticate(request, "balance", "history")
     history = await _ledger(request).history(server, SUMMARY_HISTORY)
-    return success({
-        "uid": server.uid,
-        "name": server.name,
-        "bal": Money(server.balance),
-        "balance": format_balance(server.balance),
-        "history": [transaction_object(t) for t in history],
-        "interest_rate": 0,
-        "target_balance": Money(server.target_balance),
-    })
+    return success(
+        {
+            "uid": server.uid,
+            "name": server.name,
+            "bal": Money(server.balance),
+            "balance": format_balance(server.balance),
+            "history": [transaction_object(t) for t in history],
+            "interest_rate": 0,
+            "target_balance": Money(server.target_balance),
+        }
+    )
 
 
 async def balance(request: web.Request) -> web.StreamResponse:
@@ -160,12 +162,14 @@ async def get_webhook_url(request: web.Request) -> web.StreamResponse:
 
 
 async def version(request: web.Request) -> web.StreamResponse:
-    return success({
-        "version": PROTOCOL_VERSION,
-        "implementation": "lurkcoin",
-        "implementation_version": __version__,
-        "license": "AGPL-3.0-or-later",
-    })
+    return success(
+        {
+            "version": PROTOCOL_VERSION,
+            "implementation": "lurkcoin",
+            "implementation_version": __version__,
+            "license": "AGPL-3.0-or-later",
+        }
+    )
 
 
 # -- payments and quotes -------------------------------------------------------
@@ -190,8 +194,9 @@ async def pay(request: web.Request) -> web.StreamResponse:
     # limit, which is checked after the login, not while decoding.
     over_limit: LurkcoinError | None = None
     try:
-        amount = _amount(fields, "amount", not_a_number="ERR_INVALIDREQUEST",
-                         too_large="ERR_TRANSACTIONLIMIT")
+        amount = _amount(
+            fields, "amount", not_a_number="ERR_INVALIDREQUEST", too_large="ERR_TRANSACTIONLIMIT"
+        )
     except LurkcoinError as err:
         if err.code != "ERR_TRANSACTIONLIMIT":
             raise
@@ -203,8 +208,14 @@ async def pay(request: web.Request) -> web.StreamResponse:
     if over_limit is not None:
         raise over_limit
     t = await _ledger(request).pay(
-        server, source_user=source_user, target_user=target_user, target_server=target_server,
-        amount=amount, local_currency=local_currency, idempotency_key=key)
+        server,
+        source_user=source_user,
+        target_user=target_user,
+        target_server=target_server,
+        amount=amount,
+        local_currency=local_currency,
+        idempotency_key=key,
+    )
     return success(transaction_object(t))
 
 
@@ -214,8 +225,9 @@ async def exchange_rates(request: web.Request) -> web.StreamResponse:
     target = fields.string("target")
     # Here (only) an amount that is not a number is ERR_INVALIDAMOUNT, as the
     # reference answers.
-    amount = _amount(fields, "amount", not_a_number="ERR_INVALIDAMOUNT",
-                     too_large="ERR_INVALIDAMOUNT")
+    amount = _amount(
+        fields, "amount", not_a_number="ERR_INVALIDAMOUNT", too_large="ERR_INVALIDAMOUNT"
+    )
     if amount is None or amount < 0:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
     return success(Money(_ledger(request).quote(source, target, amount)))
@@ -244,8 +256,9 @@ async def reject_transactions(request: web.Request) -> web.StreamResponse:
 async def set_target_balance(request: web.Request) -> web.StreamResponse:
     server = await authenticate(request)
     fields = await read_json_object(request)
-    cents = _amount(fields, "target_balance", not_a_number="ERR_INVALIDREQUEST",
-                    too_large="ERR_INVALIDAMOUNT")
+    cents = _amount(
+        fields, "target_balance", not_a_number="ERR_INVALIDREQUEST", too_large="ERR_INVALIDAMOUNT"
+    )
     if cents is None:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
     await _ledger(request).set_target_balance(server, cents)

@@ -43,29 +43,67 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     help_text = "measure requests/s, latency and memory over real HTTP, then check the books"
     p = subparsers.add_parser("bench", help=help_text, description=help_text)
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--spawn", action="store_true",
-                       help="start 'lurkcoin serve' on a fresh temporary database (or --database)")
-    where.add_argument("--url", metavar="URL",
-                       help="bench a running server (needs --database, its database file)")
-    p.add_argument("--scenario", choices=SCENARIOS, required=True,
-                   help="pay, balance, mixed (reads, pays, history, quotes) or mod (like the "
-                        "Minetest mod: pay in local currency, poll, acknowledge, reject)")
-    p.add_argument("--concurrency", type=_positive_int, default=64, metavar="N",
-                   help="concurrent keep-alive clients (default 64)")
-    p.add_argument("--duration", type=_seconds, default=20.0, metavar="S",
-                   help="seconds measured (default 20)")
-    p.add_argument("--warmup", type=_seconds, default=2.0, metavar="S",
-                   help="seconds of load before measuring (default 2)")
-    p.add_argument("--servers", type=_positive_int, default=8, metavar="K",
-                   help="funded server accounts the clients pay between (default 8)")
-    p.add_argument("--prefill-transactions", type=_count, default=0, metavar="M",
-                   help="bulk-insert M processed transactions first (--spawn only)")
-    p.add_argument("--prefill-pending", type=_count, default=0, metavar="P",
-                   help="bulk-insert P unacknowledged pending transactions first (--spawn only)")
-    p.add_argument("--database", metavar="PATH",
-                   help="the database to use (--spawn: instead of a temporary one, kept)")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the temporary folder (database, server log)")
+    where.add_argument(
+        "--spawn",
+        action="store_true",
+        help="start 'lurkcoin serve' on a fresh temporary database (or --database)",
+    )
+    where.add_argument(
+        "--url", metavar="URL", help="bench a running server (needs --database, its database file)"
+    )
+    p.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        required=True,
+        help="pay, balance, mixed (reads, pays, history, quotes) or mod (like the "
+        "Minetest mod: pay in local currency, poll, acknowledge, reject)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=64,
+        metavar="N",
+        help="concurrent keep-alive clients (default 64)",
+    )
+    p.add_argument(
+        "--duration", type=_seconds, default=20.0, metavar="S", help="seconds measured (default 20)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=_seconds,
+        default=2.0,
+        metavar="S",
+        help="seconds of load before measuring (default 2)",
+    )
+    p.add_argument(
+        "--servers",
+        type=_positive_int,
+        default=8,
+        metavar="K",
+        help="funded server accounts the clients pay between (default 8)",
+    )
+    p.add_argument(
+        "--prefill-transactions",
+        type=_count,
+        default=0,
+        metavar="M",
+        help="bulk-insert M processed transactions first (--spawn only)",
+    )
+    p.add_argument(
+        "--prefill-pending",
+        type=_count,
+        default=0,
+        metavar="P",
+        help="bulk-insert P unacknowledged pending transactions first (--spawn only)",
+    )
+    p.add_argument(
+        "--database",
+        metavar="PATH",
+        help="the database to use (--spawn: instead of a temporary one, kept)",
+    )
+    p.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (database, server log)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 
@@ -75,11 +113,20 @@ def run_bench(args: argparse.Namespace) -> int:
     from lurkcoin.bench.report import render_text
     from lurkcoin.bench.runner import BenchError, Options, bench
 
-    opts = Options(scenario=args.scenario, url=args.url, spawn=args.spawn,
-                   concurrency=args.concurrency, duration=args.duration, warmup=args.warmup,
-                   servers=args.servers, prefill_transactions=args.prefill_transactions,
-                   prefill_pending=args.prefill_pending, database=args.database,
-                   config=getattr(args, "config", None), keep=args.keep)
+    opts = Options(
+        scenario=args.scenario,
+        url=args.url,
+        spawn=args.spawn,
+        concurrency=args.concurrency,
+        duration=args.duration,
+        warmup=args.warmup,
+        servers=args.servers,
+        prefill_transactions=args.prefill_transactions,
+        prefill_pending=args.prefill_pending,
+        database=args.database,
+        config=getattr(args, "config", None),
+        keep=args.keep,
+    )
     try:
         result = asyncio.run(bench(opts))
     except BenchError as exc:

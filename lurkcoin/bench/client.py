@@ -42,8 +42,14 @@ def basic_auth(name: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{name}:{token}".encode()).decode("ascii")
 
 
-def build_request(endpoint: Endpoint, method: str, path: str, *, body: Any = None,
-                  headers: Iterable[tuple[str, str]] = ()) -> bytes:
+def build_request(
+    endpoint: Endpoint,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
     """The bytes of one keep-alive request (a JSON body when ``body`` is not None)."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {endpoint.host}:{endpoint.port}"]
     lines += [f"{k}: {v}" for k, v in headers]
@@ -95,13 +101,13 @@ class Connection(asyncio.Protocol):
         if self._length < 0:  # chunked: complete once the last chunk arrived
             if not buf.endswith(b"0\r\n\r\n"):
                 return
-            body = _dechunk(bytes(buf[self._head_end:]))
+            body = _dechunk(bytes(buf[self._head_end :]))
             total = len(buf)
         else:
             total = self._head_end + self._length
             if len(buf) < total:
                 return
-            body = bytes(buf[self._head_end:total])
+            body = bytes(buf[self._head_end : total])
         status = int(buf[9:12])
         del buf[:total]
         self._head_end = -1
@@ -118,7 +124,7 @@ class Connection(asyncio.Protocol):
             return 0
         start = at + 17
         end = head.find(b"\r\n", start)
-        return int(head[start:end if end >= 0 else len(head)])
+        return int(head[start : end if end >= 0 else len(head)])
 
     # -- use ----------------------------------------------------------------
 
@@ -148,7 +154,7 @@ def _dechunk(data: bytes) -> bytes:
         if size == 0:
             break
         out += data[:size]
-        data = data[size + 2:]
+        data = data[size + 2 :]
     return bytes(out)
 
 

@@ -23,8 +23,10 @@ def percentile(sorted_values: list[float], q: float) -> float:
 def latency_summary(samples: Iterable[float], seconds: float) -> dict[str, Any]:
     """Count, rate and latency percentiles (milliseconds) of one set of requests."""
     values = sorted(samples)
-    out: dict[str, Any] = {"requests": len(values),
-                           "per_second": round(len(values) / seconds, 1) if seconds else 0.0}
+    out: dict[str, Any] = {
+        "requests": len(values),
+        "per_second": round(len(values) / seconds, 1) if seconds else 0.0,
+    }
     for name, q in PERCENTILES:
         out[f"{name}_ms"] = round(percentile(values, q) * 1000, 2)
     out["max_ms"] = round(values[-1] * 1000, 2) if values else 0.0
@@ -37,8 +39,10 @@ def traffic(stats: Stats, seconds: float) -> dict[str, Any]:
     everything: array[float] = array("d")
     for samples in stats.latencies.values():
         everything.extend(samples)
-    endpoints = {label: latency_summary(samples, seconds)
-                 for label, samples in sorted(stats.latencies.items())}
+    endpoints = {
+        label: latency_summary(samples, seconds)
+        for label, samples in sorted(stats.latencies.items())
+    }
     for label, summary in endpoints.items():
         summary["ok"] = stats.outcomes.get((label, "ok"), 0)
     errors: dict[str, int] = {}
@@ -46,8 +50,7 @@ def traffic(stats: Stats, seconds: float) -> dict[str, Any]:
         if outcome != "ok":
             key = f"{label}: {outcome}"
             errors[key] = errors.get(key, 0) + count
-    return {"all": latency_summary(everything, seconds), "endpoints": endpoints,
-            "errors": errors}
+    return {"all": latency_summary(everything, seconds), "endpoints": endpoints, "errors": errors}
 
 
 def megabytes(n: float | None) -> str:
@@ -59,27 +62,35 @@ def render_text(result: dict[str, Any]) -> str:
     t = result["traffic"]
     a = t["all"]
     lines = [
-        (f"lurkcoin bench: scenario {result['scenario']}, {result['concurrency']} clients, "
-         f"{result['duration_s']:.1f} s after {result['warmup_s']:.1f} s warm-up, "
-         f"{result['servers']} servers, {result['target']}"),
+        (
+            f"lurkcoin bench: scenario {result['scenario']}, {result['concurrency']} clients, "
+            f"{result['duration_s']:.1f} s after {result['warmup_s']:.1f} s warm-up, "
+            f"{result['servers']} servers, {result['target']}"
+        ),
     ]
     prefill = result.get("prefill")
     if prefill:
-        lines.append(f"prefilled            {prefill['transactions']:,} transactions + "
-                     f"{prefill['pending']:,} pending in {prefill['seconds']:.1f} s "
-                     f"({prefill['per_second']:,.0f}/s)")
+        lines.append(
+            f"prefilled            {prefill['transactions']:,} transactions + "
+            f"{prefill['pending']:,} pending in {prefill['seconds']:.1f} s "
+            f"({prefill['per_second']:,.0f}/s)"
+        )
     lines += [
         "",
-        (f"{'endpoint':<26}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
-         f"{'p99 ms':>9}{'max ms':>9}"),
+        (
+            f"{'endpoint':<26}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
+            f"{'p99 ms':>9}{'max ms':>9}"
+        ),
     ]
     rows = list(t["endpoints"].items())
     if len(rows) != 1:
         rows.append(("all", a))
     for label, s in rows:
-        lines.append(f"{label:<26}{s['requests']:>10,}{s['per_second']:>10,.1f}"
-                     f"{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['p99_ms']:>9.2f}"
-                     f"{s['max_ms']:>9.2f}")
+        lines.append(
+            f"{label:<26}{s['requests']:>10,}{s['per_second']:>10,.1f}"
+            f"{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['p99_ms']:>9.2f}"
+            f"{s['max_ms']:>9.2f}"
+        )
     lines.append("")
     if t["errors"]:
         lines.append("errors")
@@ -88,25 +99,33 @@ def render_text(result: dict[str, Any]) -> str:
         lines.append("errors               none")
     gc = result.get("group_commit")
     if gc:
-        lines.append(f"group commit         {gc['batches']:,} batches, "
-                     f"{gc['operations']:,} operations, "
-                     f"{gc['average_batch']:.1f} operations per batch (fsync)")
+        lines.append(
+            f"group commit         {gc['batches']:,} batches, "
+            f"{gc['operations']:,} operations, "
+            f"{gc['average_batch']:.1f} operations per batch (fsync)"
+        )
     else:
         lines.append("group commit         n/a (the server has no /metrics)")
     server = result["server"]
-    lines.append(f"server memory        {megabytes(server.get('rss_bytes'))} resident"
-                 + (f", peak {megabytes(server['peak_rss_bytes'])}"
-                    if server.get("peak_rss_bytes") else ""))
+    lines.append(
+        f"server memory        {megabytes(server.get('rss_bytes'))} resident"
+        + (f", peak {megabytes(server['peak_rss_bytes'])}" if server.get("peak_rss_bytes") else "")
+    )
     cpu = result["cpu"]
     server_cpu = "n/a" if cpu["server_s"] is None else cpu["server_s"]
-    others = "" if cpu["other_processes_s"] is None else \
-        f", other processes {cpu['other_processes_s']}"
-    lines.append(f"cpu seconds          server {server_cpu}, bench client {cpu['client_s']}"
-                 f"{others} (of {cpu['available_s']} on {cpu['cores']} cores)")
+    others = (
+        "" if cpu["other_processes_s"] is None else f", other processes {cpu['other_processes_s']}"
+    )
+    lines.append(
+        f"cpu seconds          server {server_cpu}, bench client {cpu['client_s']}"
+        f"{others} (of {cpu['available_s']} on {cpu['cores']} cores)"
+    )
     db = result.get("database")
     if db:
-        lines.append(f"database             {megabytes(db['bytes'])} + WAL "
-                     f"{megabytes(db['wal_bytes'])}, {db['transactions']:,} transactions")
+        lines.append(
+            f"database             {megabytes(db['bytes'])} + WAL "
+            f"{megabytes(db['wal_bytes'])}, {db['transactions']:,} transactions"
+        )
     c = result["conservation"]
     lines.append(f"conservation         {'OK' if c['ok'] else 'FAILED'}: {c['detail']}")
     return "\n".join(lines) + "\n"

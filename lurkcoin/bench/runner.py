@@ -128,15 +128,20 @@ async def measure(endpoint: Endpoint, accounts: list[Account], opts: Options) ->
     return Measured(stats, seconds, client_cpu, machine_cpu, before, after)
 
 
-def _group_commit(before: dict[str, float] | None,
-                  after: dict[str, float] | None) -> dict[str, Any] | None:
+def _group_commit(
+    before: dict[str, float] | None, after: dict[str, float] | None
+) -> dict[str, Any] | None:
     if not before or not after:
         return None
     batches = int(after["lurkcoin_write_batches_total"] - before["lurkcoin_write_batches_total"])
-    ops = int(after["lurkcoin_batched_operations_total"]
-              - before["lurkcoin_batched_operations_total"])
-    return {"batches": batches, "operations": ops,
-            "average_batch": round(ops / batches, 2) if batches else 0.0}
+    ops = int(
+        after["lurkcoin_batched_operations_total"] - before["lurkcoin_batched_operations_total"]
+    )
+    return {
+        "batches": batches,
+        "operations": ops,
+        "average_batch": round(ops / batches, 2) if batches else 0.0,
+    }
 
 
 async def bench(opts: Options) -> dict[str, Any]:
@@ -146,8 +151,10 @@ async def bench(opts: Options) -> dict[str, Any]:
     if opts.spawn == (opts.url is not None):
         raise BenchError("give exactly one of --spawn and --url")
     if opts.url is not None and opts.database is None:
-        raise BenchError("--url needs --database PATH (the server's database file): the bench "
-                         "creates its servers there and checks the books afterwards")
+        raise BenchError(
+            "--url needs --database PATH (the server's database file): the bench "
+            "creates its servers there and checks the books afterwards"
+        )
     if opts.url is not None and (opts.prefill_transactions or opts.prefill_pending):
         raise BenchError("--prefill-* needs --spawn: a prefill must not race a running server")
     workdir = Path(tempfile.mkdtemp(prefix="lurkcoin-bench-"))
@@ -169,15 +176,24 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
     accounts, _ = await seed(server.database, opts.servers, target_balance)
     prefilled = None
     if opts.prefill_transactions or opts.prefill_pending:
-        say(f"prefilling {opts.prefill_transactions:,} transactions and "
-            f"{opts.prefill_pending:,} pending")
+        say(
+            f"prefilling {opts.prefill_transactions:,} transactions and "
+            f"{opts.prefill_pending:,} pending"
+        )
         ring = await ring_ids(server.database, accounts)
-        filled = prefill(str(server.database), ring, opts.prefill_transactions,
-                         opts.prefill_pending,
-                         progress=lambda done, total: say(f"  {done:,} / {total:,}"))
-        prefilled = {"transactions": filled.transactions, "pending": filled.pending,
-                     "seconds": round(filled.seconds, 2),
-                     "per_second": round(filled.per_second)}
+        filled = prefill(
+            str(server.database),
+            ring,
+            opts.prefill_transactions,
+            opts.prefill_pending,
+            progress=lambda done, total: say(f"  {done:,} / {total:,}"),
+        )
+        prefilled = {
+            "transactions": filled.transactions,
+            "pending": filled.pending,
+            "seconds": round(filled.seconds, 2),
+            "per_second": round(filled.per_second),
+        }
     money_before = await circulating(server.database)
     if opts.spawn:
         await server.start()
@@ -197,8 +213,11 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
     peak = server.peak_rss() if opts.spawn else None
     server_cpu = None
     if measured.before and measured.after:
-        server_cpu = round(measured.after["process_cpu_seconds_total"]
-                           - measured.before["process_cpu_seconds_total"], 2)
+        server_cpu = round(
+            measured.after["process_cpu_seconds_total"]
+            - measured.before["process_cpu_seconds_total"],
+            2,
+        )
     others = None
     if measured.machine_cpu is not None and server_cpu is not None:
         others = round(max(0.0, measured.machine_cpu - server_cpu - measured.client_cpu), 2)
@@ -209,10 +228,12 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
     money_after = await circulating(server.database)
     wal = Path(str(server.database) + "-wal")
     ok = check_ok and money_before == money_after and api_before == api_after
-    detail = (f"bench servers hold {format_balance(api_after)} (before: "
-              f"{format_balance(api_before)}); all servers {format_balance(money_after)} "
-              f"(before: {format_balance(money_before)}); lurkcoin check "
-              f"{'clean' if check_ok else 'FAILED'}")
+    detail = (
+        f"bench servers hold {format_balance(api_after)} (before: "
+        f"{format_balance(api_before)}); all servers {format_balance(money_after)} "
+        f"(before: {format_balance(money_before)}); lurkcoin check "
+        f"{'clean' if check_ok else 'FAILED'}"
+    )
     return {
         "scenario": opts.scenario,
         "concurrency": opts.concurrency,
@@ -225,17 +246,28 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
         "traffic": report.traffic(measured.stats, measured.seconds),
         "group_commit": _group_commit(measured.before, measured.after),
         "server": {"rss_bytes": int(rss) if rss else None, "peak_rss_bytes": peak},
-        "cpu": {"server_s": server_cpu, "client_s": round(measured.client_cpu, 2),
-                "other_processes_s": others,
-                "available_s": round(measured.seconds * (os.cpu_count() or 1), 1),
-                "cores": os.cpu_count() or 1},
-        "database": {"path": str(server.database),
-                     "bytes": server.database.stat().st_size,
-                     "wal_bytes": wal.stat().st_size if wal.exists() else 0,
-                     "transactions": transaction_count(str(server.database))},
-        "conservation": {"ok": ok, "api_before_cents": api_before,
-                         "api_after_cents": api_after, "ledger_before_cents": money_before,
-                         "ledger_after_cents": money_after, "check_ok": check_ok,
-                         "check_output": check_output, "detail": detail},
+        "cpu": {
+            "server_s": server_cpu,
+            "client_s": round(measured.client_cpu, 2),
+            "other_processes_s": others,
+            "available_s": round(measured.seconds * (os.cpu_count() or 1), 1),
+            "cores": os.cpu_count() or 1,
+        },
+        "database": {
+            "path": str(server.database),
+            "bytes": server.database.stat().st_size,
+            "wal_bytes": wal.stat().st_size if wal.exists() else 0,
+            "transactions": transaction_count(str(server.database)),
+        },
+        "conservation": {
+            "ok": ok,
+            "api_before_cents": api_before,
+            "api_after_cents": api_after,
+            "ledger_before_cents": money_before,
+            "ledger_after_cents": money_after,
+            "check_ok": check_ok,
+            "check_output": check_output,
+            "detail": detail,
+        },
         "ok": ok,
     }

@@ -120,16 +120,27 @@ async def _send(run: Run, pool: ConnectionPool, label: str, data: bytes) -> byte
     return body if stats.record(label, status, body, time.perf_counter() - start) else None
 
 
-def _pay_body(source_user: str, target_user: str, target: Account, amount: float,
-              local_currency: bool) -> dict[str, object]:
-    return {"source": source_user, "target": target_user, "target_server": target.name,
-            "amount": amount, "local_currency": local_currency}
+def _pay_body(
+    source_user: str, target_user: str, target: Account, amount: float, local_currency: bool
+) -> dict[str, object]:
+    return {
+        "source": source_user,
+        "target": target_user,
+        "target_server": target.name,
+        "amount": amount,
+        "local_currency": local_currency,
+    }
 
 
 async def pay(run: Run, index: int) -> None:
     me, them = run.account(index), run.next_account(index)
-    data = build_request(run.endpoint, "POST", "/v3/pay", headers=[("Authorization", me.auth)],
-                         body=_pay_body(f"bench{index}", "player", them, 0.01, False))
+    data = build_request(
+        run.endpoint,
+        "POST",
+        "/v3/pay",
+        headers=[("Authorization", me.auth)],
+        body=_pay_body(f"bench{index}", "player", them, 0.01, False),
+    )
     pool = ConnectionPool(run.endpoint)
     try:
         while not run.stopping:
@@ -139,8 +150,9 @@ async def pay(run: Run, index: int) -> None:
 
 
 async def balance(run: Run, index: int) -> None:
-    data = build_request(run.endpoint, "GET", "/v3/balance",
-                         headers=[("Authorization", run.account(index).auth)])
+    data = build_request(
+        run.endpoint, "GET", "/v3/balance", headers=[("Authorization", run.account(index).auth)]
+    )
     pool = ConnectionPool(run.endpoint)
     try:
         while not run.stopping:
@@ -154,13 +166,29 @@ async def mixed(run: Run, index: int) -> None:
     auth = [("Authorization", me.auth)]
     kinds: list[tuple[str, bytes, int]] = [
         ("balance", build_request(run.endpoint, "GET", "/v3/balance", headers=auth), 50),
-        ("pay", build_request(run.endpoint, "POST", "/v3/pay", headers=auth,
-                              body=_pay_body(f"bench{index}", "", them, 0.01, False)), 25),
+        (
+            "pay",
+            build_request(
+                run.endpoint,
+                "POST",
+                "/v3/pay",
+                headers=auth,
+                body=_pay_body(f"bench{index}", "", them, 0.01, False),
+            ),
+            25,
+        ),
         ("summary", build_request(run.endpoint, "GET", "/v3/summary", headers=auth), 10),
         ("history", build_request(run.endpoint, "GET", "/v3/history", headers=auth), 10),
-        ("exchange_rates", build_request(
-            run.endpoint, "POST", "/v3/exchange_rates",
-            body={"source": me.name, "target": them.name, "amount": 12.5}), 5),
+        (
+            "exchange_rates",
+            build_request(
+                run.endpoint,
+                "POST",
+                "/v3/exchange_rates",
+                body={"source": me.name, "target": them.name, "amount": 12.5},
+            ),
+            5,
+        ),
     ]
     rng = random.Random(index)
     choices = rng.choices(kinds, weights=[w for _, _, w in kinds], k=4096)
@@ -182,10 +210,21 @@ async def mod(run: Run, index: int) -> None:
     head = [("Authorization", me.auth), ("X-Force-OK", "true")]
     others = [a for a in run.accounts if a.name != me.name] or [me]
     payments = [
-        build_request(run.endpoint, "POST", "/v3/pay", headers=head, body=_pay_body(
-            f"player{rng.randrange(100)}", f"player{rng.randrange(100)}", rng.choice(others),
-            rng.randrange(100, 2000) / 100, True))
-        for _ in range(64)]
+        build_request(
+            run.endpoint,
+            "POST",
+            "/v3/pay",
+            headers=head,
+            body=_pay_body(
+                f"player{rng.randrange(100)}",
+                f"player{rng.randrange(100)}",
+                rng.choice(others),
+                rng.randrange(100, 2000) / 100,
+                True,
+            ),
+        )
+        for _ in range(64)
+    ]
     poll = build_request(run.endpoint, "GET", "/v3/pending_transactions", headers=head)
     pool = ConnectionPool(run.endpoint)
     # Spread the first polls over one period, as servers that started at different times.
@@ -203,20 +242,43 @@ async def mod(run: Run, index: int) -> None:
         pool.close()
 
 
-async def _work_through(run: Run, pool: ConnectionPool, rng: random.Random,
-                        head: list[tuple[str, str]], pending: list[dict[str, object]]) -> None:
+async def _work_through(
+    run: Run,
+    pool: ConnectionPool,
+    rng: random.Random,
+    head: list[tuple[str, str]],
+    pending: list[dict[str, object]],
+) -> None:
     ids = [str(t["id"]) for t in pending]
     if ids and rng.randrange(REJECT_ONE_IN) == 0:
         rejected = ids.pop(rng.randrange(len(ids)))
-        await _send(run, pool, "reject_transactions", build_request(
-            run.endpoint, "POST", "/v3/reject_transactions", headers=head,
-            body={"transactions": [rejected]}))
+        await _send(
+            run,
+            pool,
+            "reject_transactions",
+            build_request(
+                run.endpoint,
+                "POST",
+                "/v3/reject_transactions",
+                headers=head,
+                body={"transactions": [rejected]},
+            ),
+        )
     for start in range(0, len(ids), ACK_CHUNK):
         if run.stopping:
             return
-        await _send(run, pool, "acknowledge_transactions", build_request(
-            run.endpoint, "POST", "/v3/acknowledge_transactions", headers=head,
-            body={"transactions": ids[start:start + ACK_CHUNK]}))
+        await _send(
+            run,
+            pool,
+            "acknowledge_transactions",
+            build_request(
+                run.endpoint,
+                "POST",
+                "/v3/acknowledge_transactions",
+                headers=head,
+                body={"transactions": ids[start : start + ACK_CHUNK]},
+            ),
+        )
 
 
 WORKERS: dict[str, Worker] = {"pay": pay, "balance": balance, "mixed": mixed, "mod": mod}

@@ -32,8 +32,9 @@ async def seed(database: Path, count: int, target_balance: int) -> tuple[list[Ac
             name = f"{SERVER_PREFIX}{i}"
             server = ledger.server(name)
             if server is None:
-                _, token = await ledger.create_server(name, balance=FUND,
-                                                      target_balance=target_balance)
+                _, token = await ledger.create_server(
+                    name, balance=FUND, target_balance=target_balance
+                )
             else:
                 token = await ledger.regenerate_token(server, keep_old=False)
                 if server.balance < FUND:

@@ -46,8 +46,12 @@ class SpawnedServer:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "LURKCOIN_DATABASE_PATH": str(self.database),
-               "LURKCOIN_SERVER_HOST": "127.0.0.1", "LURKCOIN_SERVER_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            "LURKCOIN_DATABASE_PATH": str(self.database),
+            "LURKCOIN_SERVER_HOST": "127.0.0.1",
+            "LURKCOIN_SERVER_PORT": str(self.port),
+        }
         if self.config is None:
             env.pop("LURKCOIN_CONFIG", None)
         return env
@@ -58,8 +62,9 @@ class SpawnedServer:
 
     def _launch(self) -> None:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.command("serve"), env=self.env(), stdout=log,
-                                         stderr=log, cwd=self.workdir)
+            self.proc = subprocess.Popen(
+                self.command("serve"), env=self.env(), stdout=log, stderr=log, cwd=self.workdir
+            )
 
     async def start(self) -> None:
         self._launch()
@@ -68,8 +73,10 @@ class SpawnedServer:
         endpoint = Endpoint.from_url(self.url)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise BenchError(f"the server exited with status {self.proc.returncode}:\n"
-                                 + self.log.read_text(errors="replace")[-2000:])
+                raise BenchError(
+                    f"the server exited with status {self.proc.returncode}:\n"
+                    + self.log.read_text(errors="replace")[-2000:]
+                )
             try:
                 conn = await Connection.open(endpoint)
             except OSError:
@@ -114,16 +121,24 @@ class SpawnedServer:
 
 def run_check(server: SpawnedServer) -> tuple[bool, str]:
     """``lurkcoin check`` on the bench's database, as an operator would run it."""
-    done = subprocess.run(server.command("check"), env=server.env(), cwd=server.workdir,
-                          capture_output=True, text=True, timeout=3600, check=False)
+    done = subprocess.run(
+        server.command("check"),
+        env=server.env(),
+        cwd=server.workdir,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
 # -- talking to the server ---------------------------------------------------------------
 
 
-async def fetch(endpoint: Endpoint, method: str, path: str,
-                headers: list[tuple[str, str]] | None = None) -> tuple[int, bytes]:
+async def fetch(
+    endpoint: Endpoint, method: str, path: str, headers: list[tuple[str, str]] | None = None
+) -> tuple[int, bytes]:
     conn = await Connection.open(endpoint)
     try:
         return await conn.request(build_request(endpoint, method, path, headers=headers or []))
@@ -139,8 +154,7 @@ async def metrics(endpoint: Endpoint) -> dict[str, float] | None:
     return parse_metrics(body.decode("utf-8", "replace")) if status == 200 else None
 
 
-async def api_balances(endpoint: Endpoint, accounts: list[Account],
-                       wait: float = 0.0) -> int:
+async def api_balances(endpoint: Endpoint, accounts: list[Account], wait: float = 0.0) -> int:
     """Sum of the accounts' balances in cents as /v3/balance tells it.
 
     ``wait``: how long to keep trying while the server has not yet picked up
@@ -150,14 +164,16 @@ async def api_balances(endpoint: Endpoint, accounts: list[Account],
     total = 0
     for account in accounts:
         while True:
-            status, body = await fetch(endpoint, "GET", "/v3/balance",
-                                       [("Authorization", account.auth)])
+            status, body = await fetch(
+                endpoint, "GET", "/v3/balance", [("Authorization", account.auth)]
+            )
             if status == 200:
                 reply = json.loads(body, parse_float=Decimal)
                 total += int(Decimal(reply["result"]) * 100)
                 break
             if time.monotonic() >= deadline:
-                raise BenchError(f"cannot read the balance of {account.name}: HTTP {status} "
-                                 f"{body[:200]!r}")
+                raise BenchError(
+                    f"cannot read the balance of {account.name}: HTTP {status} {body[:200]!r}"
+                )
             await asyncio.sleep(0.1)
     return total

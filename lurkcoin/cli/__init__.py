@@ -48,49 +48,80 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help=config_help)
     # Also accepted after the command; SUPPRESS keeps a value given before it.
     config_after = _Parser(add_help=False)
-    config_after.add_argument("--config", metavar="PATH", help=config_help,
-                              default=argparse.SUPPRESS)
+    config_after.add_argument(
+        "--config", metavar="PATH", help=config_help, default=argparse.SUPPRESS
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, ledger_command: commands.Command, help: str,
-                creates_database: bool = False) -> argparse.ArgumentParser:
+    def command(
+        name: str, ledger_command: commands.Command, help: str, creates_database: bool = False
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, parents=[config_after])
-        p.set_defaults(run=commands.run, ledger_command=ledger_command,
-                       creates_database=creates_database)
+        p.set_defaults(
+            run=commands.run, ledger_command=ledger_command, creates_database=creates_database
+        )
         return p
 
     serve_help = "run the HTTP server (creates the database on first start)"
-    p: argparse.ArgumentParser = sub.add_parser("serve", help=serve_help, description=serve_help,
-                                                parents=[config_after])
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve", help=serve_help, description=serve_help, parents=[config_after]
+    )
     p.set_defaults(run=_serve)
     p.add_argument("--host", help="address to listen on (overrides [server] host)")
     p.add_argument("--port", type=_port, help="port to listen on (overrides [server] port)")
 
-    p = command("create-server", commands.create_server,
-                "create a server account and print its API token", creates_database=True)
+    p = command(
+        "create-server",
+        commands.create_server,
+        "create a server account and print its API token",
+        creates_database=True,
+    )
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--balance", type=balance_arg, default=0, metavar="AMOUNT",
-                   help="opening balance in lurkcoins (default 0)")
-    p.add_argument("--target-balance", type=target_balance_arg, default=0, metavar="AMOUNT",
-                   help="target balance for the exchange rate (default 0: a fixed 1:1 rate)")
+    p.add_argument(
+        "--balance",
+        type=balance_arg,
+        default=0,
+        metavar="AMOUNT",
+        help="opening balance in lurkcoins (default 0)",
+    )
+    p.add_argument(
+        "--target-balance",
+        type=target_balance_arg,
+        default=0,
+        metavar="AMOUNT",
+        help="target balance for the exchange rate (default 0: a fixed 1:1 rate)",
+    )
     p.add_argument("--webhook", metavar="URL", help="URL told about incoming payments")
 
     command("list-servers", commands.list_servers, "list the server accounts")
 
-    p = command("adjust", commands.adjust,
-                "add to (or, with a negative AMOUNT, take from) a server's balance")
+    p = command(
+        "adjust",
+        commands.adjust,
+        "add to (or, with a negative AMOUNT, take from) a server's balance",
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("amount", type=amount_arg, metavar="AMOUNT")
-    p.add_argument("--reason", required=True, metavar="TEXT",
-                   help="why, kept in the ledger with the adjustment")
+    p.add_argument(
+        "--reason",
+        required=True,
+        metavar="TEXT",
+        help="why, kept in the ledger with the adjustment",
+    )
 
-    p = command("set-target-balance", commands.set_target_balance,
-                "set the target balance that drives a server's exchange rate")
+    p = command(
+        "set-target-balance",
+        commands.set_target_balance,
+        "set the target balance that drives a server's exchange rate",
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("amount", type=target_balance_arg, metavar="AMOUNT")
 
-    p = command("regenerate-token", security.regenerate_token,
-                "replace a server's API token and print the new one")
+    p = command(
+        "regenerate-token",
+        security.regenerate_token,
+        "replace a server's API token and print the new one",
+    )
     p.add_argument("name", metavar="NAME")
     security.add_regenerate_token_options(p)
 
@@ -99,32 +130,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", metavar="URL", nargs="?")
     p.add_argument("--clear", action="store_true", help="remove the webhook")
     signing = p.add_mutually_exclusive_group()
-    signing.add_argument("--sign", action="store_true",
-                         help="sign deliveries with a new secret (printed once)")
-    signing.add_argument("--unsigned", action="store_true",
-                         help="stop signing deliveries")
+    signing.add_argument(
+        "--sign", action="store_true", help="sign deliveries with a new secret (printed once)"
+    )
+    signing.add_argument("--unsigned", action="store_true", help="stop signing deliveries")
 
-    command("webhooks", commands.list_webhooks,
-            "show the webhook delivery state of every server")
+    command("webhooks", commands.list_webhooks, "show the webhook delivery state of every server")
 
-    p = command("delete-server", commands.delete_server,
-                "delete a server account (refused while it holds money or pending payments)")
+    p = command(
+        "delete-server",
+        commands.delete_server,
+        "delete a server account (refused while it holds money or pending payments)",
+    )
     p.add_argument("name", metavar="NAME")
 
-    p = command("import", commands.import_,
-                "import a lurkcoin-core backup (JSON; '-' reads stdin)", creates_database=True)
+    p = command(
+        "import",
+        commands.import_,
+        "import a lurkcoin-core backup (JSON; '-' reads stdin)",
+        creates_database=True,
+    )
     p.add_argument("file", metavar="FILE")
 
-    p = command("export", commands.export,
-                "export every server as a lurkcoin-core backup (JSON; '-' writes stdout)")
+    p = command(
+        "export",
+        commands.export,
+        "export every server as a lurkcoin-core backup (JSON; '-' writes stdout)",
+    )
     p.add_argument("file", metavar="FILE")
 
-    p = command("backup", commands.backup,
-                "copy the live database to DEST (safe while the server runs)")
+    p = command(
+        "backup", commands.backup, "copy the live database to DEST (safe while the server runs)"
+    )
     p.add_argument("dest", metavar="DEST")
 
-    command("check", commands.check,
-            "check the ledger's invariants; exit status 1 if one is broken")
+    command(
+        "check", commands.check, "check the ledger's invariants; exit status 1 if one is broken"
+    )
 
     security.add_security_commands(sub, parents=[config_after])
     add_bench_parser(sub).set_defaults(run=_bench)

@@ -73,7 +73,8 @@ def amount_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount: {why}") from None
     if abs(cents) > MAX_OPERATOR_AMOUNT:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is more than {format_balance(MAX_OPERATOR_AMOUNT)}")
+            f"{text!r} is more than {format_balance(MAX_OPERATOR_AMOUNT)}"
+        )
     return cents
 
 
@@ -91,7 +92,8 @@ def target_balance_arg(text: str) -> int:
     if not 0 <= cents <= MAX_TARGET_BALANCE:
         raise argparse.ArgumentTypeError(
             f"{text!r}: a target balance must be between {format_balance(0)} and "
-            f"{format_balance(MAX_TARGET_BALANCE)}")
+            f"{format_balance(MAX_TARGET_BALANCE)}"
+        )
     return cents
 
 
@@ -111,15 +113,21 @@ def print_table(rows: Sequence[tuple[str, ...]], right_aligned: Collection[int] 
     """Columns two spaces apart; the first row is the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.rjust(width) if i in right_aligned else cell.ljust(width)
-                        for i, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip())
+        print(
+            "  ".join(
+                cell.rjust(width) if i in right_aligned else cell.ljust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     """Open the ledger on the configured database, run ``args.ledger_command``, close it."""
     if not args.creates_database and not Path(config.database.path).exists():
-        raise CliError(f"no database at {Path(config.database.path).resolve()}: "
-                       "'lurkcoin serve' or 'lurkcoin create-server' creates it")
+        raise CliError(
+            f"no database at {Path(config.database.path).resolve()}: "
+            "'lurkcoin serve' or 'lurkcoin create-server' creates it"
+        )
 
     async def go() -> int:
         ledger = await Ledger.open(config)
@@ -128,22 +136,29 @@ def run(config: Config, args: argparse.Namespace) -> int:
             return status
         finally:
             await ledger.close()
+
     return asyncio.run(go())
 
 
 # -- accounts -----------------------------------------------------------------
 
+
 async def create_server(ledger: Ledger, args: argparse.Namespace) -> int:
     try:
         server, token = await ledger.create_server(
-            args.name, balance=args.balance, target_balance=args.target_balance,
-            webhook_url=args.webhook)
+            args.name,
+            balance=args.balance,
+            target_balance=args.target_balance,
+            webhook_url=args.webhook,
+        )
     except LurkcoinError as err:
         raise CliError(f"cannot create server {args.name!r}: {describe(err)}") from None
-    print(f"Created server {server.name!r} (uid {server.uid}) with balance "
-          f"{format_balance(server.balance)}, target balance "
-          f"{format_balance(server.target_balance)}"
-          + (f", webhook {server.webhook_url}." if server.webhook_url else "."))
+    print(
+        f"Created server {server.name!r} (uid {server.uid}) with balance "
+        f"{format_balance(server.balance)}, target balance "
+        f"{format_balance(server.target_balance)}"
+        + (f", webhook {server.webhook_url}." if server.webhook_url else ".")
+    )
     print("Its API token is shown only once; store it now:")
     print(token)
     return 0
@@ -155,12 +170,22 @@ async def list_servers(ledger: Ledger, args: argparse.Namespace) -> int:
         print(f"No servers yet; create one with: lurkcoin {FIRST_SERVER_HINT}")
         return 0
     rows = [("NAME", "UID", "BALANCE", "TARGET BALANCE", "WEBHOOK")]
-    rows += [(s.name, s.uid, format_balance(s.balance), format_balance(s.target_balance),
-              s.webhook_url or "-") for s in servers]
+    rows += [
+        (
+            s.name,
+            s.uid,
+            format_balance(s.balance),
+            format_balance(s.target_balance),
+            s.webhook_url or "-",
+        )
+        for s in servers
+    ]
     print_table(rows, right_aligned={2, 3})
     total = sum(s.balance for s in servers)
-    print(f"{len(servers)} server{'s' if len(servers) != 1 else ''}, "
-          f"{format_balance(total)} in circulation")
+    print(
+        f"{len(servers)} server{'s' if len(servers) != 1 else ''}, "
+        f"{format_balance(total)} in circulation"
+    )
     return 0
 
 
@@ -169,18 +194,24 @@ async def adjust(ledger: Ledger, args: argparse.Namespace) -> int:
     try:
         after = await ledger.adjust_balance(server.name, args.amount, args.reason)
     except LurkcoinError as err:
-        raise CliError(f"cannot adjust {server.name!r} by {_signed(args.amount)}: "
-                       f"{describe(err)} (balance {format_balance(server.balance)})") from None
-    print(f"Adjusted {after.name!r} by {_signed(args.amount)}: balance "
-          f"{format_balance(server.balance)} -> {format_balance(after.balance)}.")
+        raise CliError(
+            f"cannot adjust {server.name!r} by {_signed(args.amount)}: "
+            f"{describe(err)} (balance {format_balance(server.balance)})"
+        ) from None
+    print(
+        f"Adjusted {after.name!r} by {_signed(args.amount)}: balance "
+        f"{format_balance(server.balance)} -> {format_balance(after.balance)}."
+    )
     return 0
 
 
 async def set_target_balance(ledger: Ledger, args: argparse.Namespace) -> int:
     server = named_server(ledger, args.name)
     await ledger.set_target_balance(server, args.amount)
-    print(f"Target balance of {server.name!r} is now {format_balance(args.amount)} "
-          f"(was {format_balance(server.target_balance)}).")
+    print(
+        f"Target balance of {server.name!r} is now {format_balance(args.amount)} "
+        f"(was {format_balance(server.target_balance)})."
+    )
     return 0
 
 
@@ -222,9 +253,11 @@ async def delete_server(ledger: Ledger, args: argparse.Namespace) -> int:
         if err.code != "ERR_SERVERNOTEMPTY":
             raise
         if server.balance:
-            why = (f"it holds {format_balance(server.balance)}; take it out first with "
-                   f"lurkcoin adjust {shlex.quote(server.name)} "
-                   f"{render_json(-server.balance)} --reason TEXT")
+            why = (
+                f"it holds {format_balance(server.balance)}; take it out first with "
+                f"lurkcoin adjust {shlex.quote(server.name)} "
+                f"{render_json(-server.balance)} --reason TEXT"
+            )
         else:
             why = "payments are waiting for it to acknowledge or reject them"
         raise CliError(f"cannot delete {server.name!r}: {why}") from None
@@ -233,6 +266,7 @@ async def delete_server(ledger: Ledger, args: argparse.Namespace) -> int:
 
 
 # -- backups and checks -----------------------------------------------------------
+
 
 async def _replace_atomically(dest: str, write: Callable[[str], Awaitable[None]]) -> None:
     """Write through a temporary file beside ``dest``, then rename it into place.
@@ -259,9 +293,12 @@ async def _replace_atomically(dest: str, write: Callable[[str], Awaitable[None]]
 async def backup(ledger: Ledger, args: argparse.Namespace) -> int:
     async def copy(tmp: str) -> None:
         await ledger.store.backup_to(tmp)
+
     await _replace_atomically(args.dest, copy)
-    print(f"Backed up {Path(ledger.config.database.path).resolve()} to {args.dest} "
-          f"({len(ledger.servers())} servers).")
+    print(
+        f"Backed up {Path(ledger.config.database.path).resolve()} to {args.dest} "
+        f"({len(ledger.servers())} servers)."
+    )
     return 0
 
 
@@ -283,9 +320,11 @@ async def import_(ledger: Ledger, args: argparse.Namespace) -> int:
         report = await ledger.import_backup(text)
     except LurkcoinError as err:
         raise CliError(f"{args.file}: {describe(err)}; nothing was imported") from None
-    print(f"Imported {report.servers_created} servers ({report.servers_skipped} already "
-          f"present) and {report.transactions_created} transactions "
-          f"({report.pending} pending) from {args.file}.")
+    print(
+        f"Imported {report.servers_created} servers ({report.servers_skipped} already "
+        f"present) and {report.transactions_created} transactions "
+        f"({report.pending} pending) from {args.file}."
+    )
     return 0
 
 
@@ -297,6 +336,7 @@ async def export(ledger: Ledger, args: argparse.Namespace) -> int:
 
     async def write(tmp: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
+
     await _replace_atomically(args.file, write)
     print(f"Exported {len(ledger.servers())} servers to {args.file}.")
     return 0
@@ -308,13 +348,18 @@ async def check(ledger: Ledger, args: argparse.Namespace) -> int:
     print(f"Money in circulation: {format_balance(report.circulating)}")
     print(f"Failed refunds: {len(report.failed_refunds) or 'none'}")
     for t in report.failed_refunds:
-        print(f"  - {t.id}: {format_balance(t.amount)} from {t.source}@{t.source_server} "
-              f"to {t.target}@{t.target_server}: {t.refund_failed}")
+        print(
+            f"  - {t.id}: {format_balance(t.amount)} from {t.source}@{t.source_server} "
+            f"to {t.target}@{t.target_server}: {t.refund_failed}"
+        )
     print(f"Problems: {len(report.problems) or 'none'}")
     for problem in report.problems:
         print(f"  - {problem}")
     if not report.ok:
-        raise CliError(f"the ledger breaks {len(report.problems)} invariant"
-                       f"{'s' if len(report.problems) != 1 else ''} (see above)", status=1)
+        raise CliError(
+            f"the ledger breaks {len(report.problems)} invariant"
+            f"{'s' if len(report.problems) != 1 else ''} (see above)",
+            status=1,
+        )
     print("OK: every invariant holds.")
     return 0

@@ -43,20 +43,24 @@ def serve(config: Config, args: argparse.Namespace) -> int:
         config.server.port = args.port
     host, port = config.server.host, config.server.port
     servers = asyncio.run(_prepare_database(config))
-    line = (f"lurkcoin listening on {_url(host, port)}, database "
-            f"{Path(config.database.path).resolve()}")
+    line = (
+        f"lurkcoin listening on {_url(host, port)}, database {Path(config.database.path).resolve()}"
+    )
     if servers == 0:
         again = f"--config {shlex.quote(args.config)} " if args.config else ""
-        line += (f"; no server account yet, create the first with: "
-                 f"lurkcoin {again}{FIRST_SERVER_HINT}")
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        line += (
+            f"; no server account yet, create the first with: lurkcoin {again}{FIRST_SERVER_HINT}"
+        )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # One log line per request would cost more than the request itself.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         app = create_app(config, extra_contexts=[webhook_context(LEDGER_KEY)])
-        web.run_app(app, host=host, port=port,
-                    print=lambda _aiohttp_banner: print(line, flush=True))
+        web.run_app(
+            app, host=host, port=port, print=lambda _aiohttp_banner: print(line, flush=True)
+        )
     except OSError as exc:  # raised before serving: the address is taken or not ours
         raise CliError(f"cannot listen on {_url(host, port)}: {exc.strerror or exc}") from None
     return 0

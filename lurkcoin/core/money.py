@@ -127,7 +127,7 @@ def _cents(negative: bool, digits: str, scale: int) -> int:
     else:
         cut = len(digits) + shift
         whole = digits[:cut] if cut > 0 else "0"
-        fraction = Decimal("0." + "0" * max(-cut, 0) + digits[max(cut, 0):])
+        fraction = Decimal("0." + "0" * max(-cut, 0) + digits[max(cut, 0) :])
         cents = int(Decimal(whole))
         # A fraction just below a whole cent is a binary-float artefact such
         # as 0.29999999999999999; one just above is dropped by truncation.

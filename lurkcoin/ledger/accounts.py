@@ -31,9 +31,17 @@ def check_target_balance(cents: int) -> None:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
 
 
-def create_server(tx: WriteTx, *, name: str, balance: int, target_balance: int,
-                  token_hash: bytes | None, webhook_url: str | None, now: int,
-                  reason: str = "opening balance") -> Server:
+def create_server(
+    tx: WriteTx,
+    *,
+    name: str,
+    balance: int,
+    target_balance: int,
+    token_hash: bytes | None,
+    webhook_url: str | None,
+    now: int,
+    reason: str = "opening balance",
+) -> Server:
     uid = server_uid(name)
     if not name.strip() or not uid.strip("_"):
         raise LurkcoinError("ERR_INVALIDREQUEST", "A server name needs a letter or digit.")
@@ -42,8 +50,14 @@ def create_server(tx: WriteTx, *, name: str, balance: int, target_balance: int,
     check_target_balance(target_balance)
     if not 0 <= balance <= MAX_OPERATOR_AMOUNT:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
-    server_id = tx.insert_server(uid=uid, name=name, target_balance=target_balance,
-                                 token_hash=token_hash, webhook_url=webhook_url, now=now)
+    server_id = tx.insert_server(
+        uid=uid,
+        name=name,
+        target_balance=target_balance,
+        token_hash=token_hash,
+        webhook_url=webhook_url,
+        now=now,
+    )
     if balance:
         adjust_balance(tx, server_id, balance, reason, now)
     return _live(tx, server_id)
@@ -74,8 +88,7 @@ def set_target_balance(tx: WriteTx, server_id: int, cents: int, now: int) -> Non
     tx.update_server(server_id, now, target_balance=cents)
 
 
-def set_webhook(tx: WriteTx, server_id: int, url: str | None, secret: str | None,
-                now: int) -> None:
+def set_webhook(tx: WriteTx, server_id: int, url: str | None, secret: str | None, now: int) -> None:
     """Set (or clear, with None) the normalised webhook URL and its signing secret."""
     _live(tx, server_id)
     tx.update_server(server_id, now, webhook_url=url, webhook_secret=secret if url else None)

@@ -25,8 +25,18 @@ from lurkcoin.models import Server, Transaction
 from lurkcoin.store.writes import WriteTx
 
 IMPORT_REASON = "imported from a lurkcoin-core backup"
-_TXN_KEYS = ("id", "source", "source_server", "target", "target_server", "amount",
-             "sent_amount", "received_amount", "time", "revertable")
+_TXN_KEYS = (
+    "id",
+    "source",
+    "source_server",
+    "target",
+    "target_server",
+    "amount",
+    "sent_amount",
+    "received_amount",
+    "time",
+    "revertable",
+)
 
 
 class BackupError(LurkcoinError):
@@ -75,8 +85,7 @@ def _money(value: Any, where: str) -> int:
 
 def _cents_field(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_CENTS:
-        raise BackupError(f"{where}: expected integer cents from 0 to {_MAX_CENTS}, "
-                          f"got {value!r}")
+        raise BackupError(f"{where}: expected integer cents from 0 to {_MAX_CENTS}, got {value!r}")
     return value
 
 
@@ -96,19 +105,28 @@ def _parse_transaction(raw: Any, where: str) -> Transaction:
     txn_id = _text(raw, "id", where)
     where = f"{where} {txn_id}"
     time_value = raw["time"]
-    if isinstance(time_value, bool) or not isinstance(time_value, int) \
-            or not 0 <= time_value <= _MAX_TIME:
+    if (
+        isinstance(time_value, bool)
+        or not isinstance(time_value, int)
+        or not 0 <= time_value <= _MAX_TIME
+    ):
         raise BackupError(f"{where}: 'time' must be a Unix time in seconds")
     if not isinstance(raw["revertable"], bool):
         raise BackupError(f"{where}: 'revertable' must be true or false")
     return Transaction(
-        seq=0, id=txn_id, source=_text(raw, "source", where),
-        source_server=_text(raw, "source_server", where), target=_text(raw, "target", where),
+        seq=0,
+        id=txn_id,
+        source=_text(raw, "source", where),
+        source_server=_text(raw, "source_server", where),
+        target=_text(raw, "target", where),
         target_server=_text(raw, "target_server", where),
         amount=_money(raw["amount"], f"{where} amount"),
         sent_amount=_money(raw["sent_amount"], f"{where} sent_amount"),
         received_amount=_money(raw["received_amount"], f"{where} received_amount"),
-        time=time_value, revertable=raw["revertable"], status="settled")
+        time=time_value,
+        revertable=raw["revertable"],
+        status="settled",
+    )
 
 
 def parse_backup(data: Any) -> tuple[list[_ServerRecord], dict[str, Transaction]]:
@@ -141,9 +159,12 @@ def parse_backup(data: Any) -> tuple[list[_ServerRecord], dict[str, Transaction]
             except ValueError:
                 raise BackupError(f"{where}: invalid token_sha256") from None
         record = _ServerRecord(
-            name=name, balance=_cents_field(raw.get("balance", 0), f"{where} balance"),
+            name=name,
+            balance=_cents_field(raw.get("balance", 0), f"{where} balance"),
             target_balance=_cents_field(raw.get("target_balance", 0), f"{where} target_balance"),
-            token_hash=token_hash, webhook_url=webhook)
+            token_hash=token_hash,
+            webhook_url=webhook,
+        )
         for key, ids in (("history", record.history), ("pending_transactions", record.pending)):
             items = raw.get(key) or []
             if not isinstance(items, list):
@@ -159,14 +180,18 @@ def parse_backup(data: Any) -> tuple[list[_ServerRecord], dict[str, Transaction]
 
 
 def _same_server(existing: Server, record: _ServerRecord) -> bool:
-    return (existing.name == record.name and existing.balance == record.balance
-            and existing.target_balance == record.target_balance
-            and existing.token_hash == record.token_hash
-            and existing.webhook_url == record.webhook_url)
+    return (
+        existing.name == record.name
+        and existing.balance == record.balance
+        and existing.target_balance == record.target_balance
+        and existing.token_hash == record.token_hash
+        and existing.webhook_url == record.webhook_url
+    )
 
 
-def import_records(tx: WriteTx, records: list[_ServerRecord],
-                   transactions: dict[str, Transaction], now: int) -> ImportReport:
+def import_records(
+    tx: WriteTx, records: list[_ServerRecord], transactions: dict[str, Transaction], now: int
+) -> ImportReport:
     """The writer operation: create servers, then transactions, history and queues."""
     report = ImportReport()
     ids: dict[str, int] = {}
@@ -175,15 +200,22 @@ def import_records(tx: WriteTx, records: list[_ServerRecord],
         existing = tx.server_by_uid(server_uid(record.name))
         if existing is not None:
             if not _same_server(existing, record):
-                raise LurkcoinError("ERR_SERVEREXISTS",
-                                    f"Server {record.name!r} already exists with other data.")
+                raise LurkcoinError(
+                    "ERR_SERVEREXISTS", f"Server {record.name!r} already exists with other data."
+                )
             report.servers_skipped += 1
             ids[record.name] = existing.id
             continue
         server = accounts.create_server(
-            tx, name=record.name, balance=record.balance, target_balance=record.target_balance,
-            token_hash=record.token_hash, webhook_url=record.webhook_url, now=now,
-            reason=IMPORT_REASON)
+            tx,
+            name=record.name,
+            balance=record.balance,
+            target_balance=record.target_balance,
+            token_hash=record.token_hash,
+            webhook_url=record.webhook_url,
+            now=now,
+            reason=IMPORT_REASON,
+        )
         ids[record.name] = server.id
         created.add(record.name)
         report.servers_created += 1
@@ -210,8 +242,11 @@ def import_records(tx: WriteTx, records: list[_ServerRecord],
             continue
         status = "pending" if txn_id in pending_at else "settled"
         stored = dataclasses.replace(
-            t, status=status, source_server_id=live_id(t.source_server),
-            target_server_id=pending_at.get(txn_id, live_id(t.target_server)))
+            t,
+            status=status,
+            source_server_id=live_id(t.source_server),
+            target_server_id=pending_at.get(txn_id, live_id(t.target_server)),
+        )
         seqs[txn_id] = tx.insert_transaction(stored, imported=True)
         report.transactions_created += 1
         report.pending += status == "pending"
@@ -226,19 +261,32 @@ def import_records(tx: WriteTx, records: list[_ServerRecord],
 
 def transaction_json(t: Transaction) -> str:
     """One transaction object in the wire format, money rendered exactly."""
-    return ("{" + ",".join([
-        f'"id":{json.dumps(t.id)}', f'"source":{json.dumps(t.source)}',
-        f'"source_server":{json.dumps(t.source_server)}', f'"target":{json.dumps(t.target)}',
-        f'"target_server":{json.dumps(t.target_server)}',
-        f'"amount":{render_json(t.amount)}', f'"sent_amount":{render_json(t.sent_amount)}',
-        f'"received_amount":{render_json(t.received_amount)}', f'"time":{t.time}',
-        f'"revertable":{"true" if t.revertable else "false"}']) + "}")
+    return (
+        "{"
+        + ",".join(
+            [
+                f'"id":{json.dumps(t.id)}',
+                f'"source":{json.dumps(t.source)}',
+                f'"source_server":{json.dumps(t.source_server)}',
+                f'"target":{json.dumps(t.target)}',
+                f'"target_server":{json.dumps(t.target_server)}',
+                f'"amount":{render_json(t.amount)}',
+                f'"sent_amount":{render_json(t.sent_amount)}',
+                f'"received_amount":{render_json(t.received_amount)}',
+                f'"time":{t.time}',
+                f'"revertable":{"true" if t.revertable else "false"}',
+            ]
+        )
+        + "}"
+    )
 
 
 def server_json(server: Server, history: list[Transaction], pending: list[Transaction]) -> str:
     """One server record; the token is exported as its hash, never in clear."""
     parts = [
-        '"version":0', f'"name":{json.dumps(server.name)}', f'"balance":{server.balance}',
+        '"version":0',
+        f'"name":{json.dumps(server.name)}',
+        f'"balance":{server.balance}',
         f'"target_balance":{server.target_balance}',
         '"history":[' + ",".join(transaction_json(t) for t in history) + "]",
         '"pending_transactions":[' + ",".join(transaction_json(t) for t in pending) + "]",

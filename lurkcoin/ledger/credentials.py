@@ -23,8 +23,7 @@ def new_api_key() -> str:
     return KEY_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
-def rotate_token(tx: WriteTx, server_id: int, new_hash: bytes, keep_old: bool,
-                 now: int) -> None:
+def rotate_token(tx: WriteTx, server_id: int, new_hash: bytes, keep_old: bool, now: int) -> None:
     """Install a new token; with ``keep_old`` the old one works until the new one is used."""
     if tx.server_by_id(server_id) is None:
         raise LurkcoinError("ERR_SERVERNOTFOUND")
@@ -41,12 +40,21 @@ def promote_token(tx: WriteTx, server_id: int, new_hash: bytes, now: int) -> Non
         tx.update_server(server_id, now, token_hash=new_hash, next_token_hash=None)
 
 
-def create_api_key(tx: WriteTx, server_id: int, key_hash: bytes, prefix: str,
-                   scopes: frozenset[str], label: str, now: int) -> list[ApiKey]:
+def create_api_key(
+    tx: WriteTx,
+    server_id: int,
+    key_hash: bytes,
+    prefix: str,
+    scopes: frozenset[str],
+    label: str,
+    now: int,
+) -> list[ApiKey]:
     """Store a new key; returns every active key (for the in-memory map)."""
     if not scopes or not scopes <= SCOPES:
-        raise LurkcoinError("ERR_INVALIDREQUEST",
-                            f"Scopes must be a non-empty subset of {', '.join(sorted(SCOPES))}.")
+        raise LurkcoinError(
+            "ERR_INVALIDREQUEST",
+            f"Scopes must be a non-empty subset of {', '.join(sorted(SCOPES))}.",
+        )
     if len(label) > MAX_LABEL_LENGTH:
         raise LurkcoinError("ERR_INVALIDREQUEST", "The label is too long.")
     if tx.server_by_id(server_id) is None:
@@ -54,8 +62,14 @@ def create_api_key(tx: WriteTx, server_id: int, key_hash: bytes, prefix: str,
     active = tx.active_api_keys()
     if sum(k.server_id == server_id for k in active) >= MAX_KEYS_PER_SERVER:
         raise LurkcoinError("ERR_INVALIDREQUEST", "Too many API keys; revoke some first.")
-    tx.insert_api_key(server_id=server_id, key_hash=key_hash, prefix=prefix,
-                      scopes=",".join(sorted(scopes)), label=label, now=now)
+    tx.insert_api_key(
+        server_id=server_id,
+        key_hash=key_hash,
+        prefix=prefix,
+        scopes=",".join(sorted(scopes)),
+        label=label,
+        now=now,
+    )
     return tx.active_api_keys()
 
 

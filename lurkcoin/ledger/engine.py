@@ -60,10 +60,15 @@ def _now() -> int:
 class Ledger:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.rules = Rules(formula=config.exchange.formula,  # type: ignore[arg-type]
-                           max_spend=config.exchange.max_spend)
-        self.store = SqliteStore(config.database.path, synchronous=config.database.synchronous,
-                                 max_batch=config.database.max_batch)
+        self.rules = Rules(
+            formula=config.exchange.formula,  # type: ignore[arg-type]
+            max_spend=config.exchange.max_spend,
+        )
+        self.store = SqliteStore(
+            config.database.path,
+            synchronous=config.database.synchronous,
+            max_batch=config.database.max_batch,
+        )
         self.cache = ServerCache()
         self.store.on_commit.append(self.cache.apply)
         self.store.on_commit.append(self._reload_api_keys)
@@ -141,8 +146,9 @@ class Ledger:
         assert new_hash is not None
         promoted = dataclasses.replace(server, token_hash=new_hash, next_token_hash=None)
         self.cache.put(promoted)
-        task = asyncio.get_running_loop().create_task(self.store.write(
-            lambda tx: credentials.promote_token(tx, server.id, new_hash, _now())))
+        task = asyncio.get_running_loop().create_task(
+            self.store.write(lambda tx: credentials.promote_token(tx, server.id, new_hash, _now()))
+        )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return promoted
@@ -157,8 +163,9 @@ class Ledger:
             return None
         return server, found
 
-    async def history(self, server: Server, limit: int = 10,
-                      before: str | None = None) -> list[Transaction]:
+    async def history(
+        self, server: Server, limit: int = 10, before: str | None = None
+    ) -> list[Transaction]:
         """Newest first; ``before`` (a transaction id) pages on to older ones."""
         before_seq = None
         if before is not None:
@@ -188,9 +195,17 @@ class Ledger:
 
     # -- payments -------------------------------------------------------------
 
-    async def pay(self, source: Server, *, source_user: str, target_user: str,
-                  target_server: str, amount: int, local_currency: bool,
-                  idempotency_key: str | None = None) -> Transaction:
+    async def pay(
+        self,
+        source: Server,
+        *,
+        source_user: str,
+        target_user: str,
+        target_server: str,
+        amount: int,
+        local_currency: bool,
+        idempotency_key: str | None = None,
+    ) -> Transaction:
         """Validate in the spec's order, then run the payment in the writer."""
         if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
             raise LurkcoinError("ERR_INVALIDIDEMPOTENCYKEY")
@@ -202,37 +217,62 @@ class Ledger:
             raise LurkcoinError("ERR_SOURCEUSERNAMETOOLONG")
         if username_too_long(target_user):
             raise LurkcoinError("ERR_USERNAMETOOLONG")
-        req = PaymentRequest(source.id, source_user, target_user, target_server, amount,
-                             local_currency, idempotency_key)
-        return await self.store.write(partial(payments.pay, req=req, rules=self.rules,
-                                              now=_now()), light=True)
+        req = PaymentRequest(
+            source.id,
+            source_user,
+            target_user,
+            target_server,
+            amount,
+            local_currency,
+            idempotency_key,
+        )
+        return await self.store.write(
+            partial(payments.pay, req=req, rules=self.rules, now=_now()), light=True
+        )
 
     async def acknowledge(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
         return await self.store.write(
-            lambda tx: payments.acknowledge(tx, server.id, ids, _now()), light=True)
+            lambda tx: payments.acknowledge(tx, server.id, ids, _now()), light=True
+        )
 
     async def reject(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
-        return await self.store.write(lambda tx: payments.reject(tx, server.id, ids, _now()),
-                                      light=True)
+        return await self.store.write(
+            lambda tx: payments.reject(tx, server.id, ids, _now()), light=True
+        )
 
     # -- accounts -------------------------------------------------------------
 
-    async def create_server(self, name: str, *, balance: int = 0, target_balance: int = 0,
-                            webhook_url: str | None = None) -> tuple[Server, str]:
+    async def create_server(
+        self,
+        name: str,
+        *,
+        balance: int = 0,
+        target_balance: int = 0,
+        webhook_url: str | None = None,
+    ) -> tuple[Server, str]:
         """Returns the new server and its token (shown once, stored hashed)."""
         token = new_token()
         url = normalise_webhook_url(webhook_url) if webhook_url else None
-        server = await self.store.write(lambda tx: accounts.create_server(
-            tx, name=name, balance=balance, target_balance=target_balance,
-            token_hash=hash_token(token), webhook_url=url, now=_now()))
+        server = await self.store.write(
+            lambda tx: accounts.create_server(
+                tx,
+                name=name,
+                balance=balance,
+                target_balance=target_balance,
+                token_hash=hash_token(token),
+                webhook_url=url,
+                now=_now(),
+            )
+        )
         return server, token
 
     async def adjust_balance(self, name: str, delta: int, reason: str) -> Server:
         server = self.require_server(name)
         return await self.store.write(
-            lambda tx: accounts.adjust_balance(tx, server.id, delta, reason, _now()))
+            lambda tx: accounts.adjust_balance(tx, server.id, delta, reason, _now())
+        )
 
     async def set_target_balance(self, server: Server | str, cents: int) -> None:
         s = self.require_server(server) if isinstance(server, str) else server
@@ -244,27 +284,36 @@ class Ledger:
         token = new_token()
         digest = hash_token(token)
         await self.store.write(
-            lambda tx: credentials.rotate_token(tx, s.id, digest, keep_old, _now()))
+            lambda tx: credentials.rotate_token(tx, s.id, digest, keep_old, _now())
+        )
         return token
 
-    async def create_api_key(self, server: Server, scopes: Iterable[str],
-                             label: str = "") -> tuple[ApiKey, str]:
+    async def create_api_key(
+        self, server: Server, scopes: Iterable[str], label: str = ""
+    ) -> tuple[ApiKey, str]:
         """A new read-only key (returned once, stored hashed)."""
         key = new_api_key()
         digest = hash_token(key)
         wanted = frozenset(scopes)
-        keys = await self.store.write(lambda tx: credentials.create_api_key(
-            tx, server.id, digest, key[:10], wanted, label, _now()))
+        keys = await self.store.write(
+            lambda tx: credentials.create_api_key(
+                tx, server.id, digest, key[:10], wanted, label, _now()
+            )
+        )
         self._set_api_keys(keys)
         return self._api_keys[digest], key
 
     def api_keys(self, server: Server) -> list[ApiKey]:
-        return sorted((k for k in self._api_keys.values() if k.server_id == server.id),
-                      key=lambda k: k.id)
+        return sorted(
+            (k for k in self._api_keys.values() if k.server_id == server.id), key=lambda k: k.id
+        )
 
     async def revoke_api_key(self, server: Server, key_id: int) -> None:
-        self._set_api_keys(await self.store.write(
-            lambda tx: credentials.revoke_api_key(tx, server.id, key_id, _now())))
+        self._set_api_keys(
+            await self.store.write(
+                lambda tx: credentials.revoke_api_key(tx, server.id, key_id, _now())
+            )
+        )
 
     async def set_webhook_url(self, server: Server | str, url: str | None) -> str | None:
         """Normalise and store (or clear) the webhook URL; returns what was stored.
@@ -274,7 +323,8 @@ class Ledger:
         s = self.require_server(server) if isinstance(server, str) else server
         normalised = normalise_webhook_url(url) if url is not None else None
         await self.store.write(
-            lambda tx: accounts.set_webhook_keeping_secret(tx, s.id, normalised, _now()))
+            lambda tx: accounts.set_webhook_keeping_secret(tx, s.id, normalised, _now())
+        )
         return normalised
 
     async def delete_server(self, name: str) -> None:
@@ -296,8 +346,7 @@ class Ledger:
             except ValueError as exc:
                 raise BackupError(f"not valid JSON: {exc}") from None
         records, transactions = parse_backup(data)
-        return await self.store.write(
-            lambda tx: import_records(tx, records, transactions, _now()))
+        return await self.store.write(lambda tx: import_records(tx, records, transactions, _now()))
 
     async def export_backup(self) -> str:
         """Every live server in the lurkcoin-core backup format, as JSON text."""
@@ -318,34 +367,42 @@ class Ledger:
         for uid, stored, summed in totals.balance_mismatches:
             report.problems.append(
                 f"{uid}: stored balance {format_balance(stored)} but its entries sum to "
-                f"{format_balance(summed)}")
+                f"{format_balance(summed)}"
+            )
         if totals.entries_total != 0:
             report.problems.append(
-                f"ledger entries sum to {format_balance(totals.entries_total)}, not zero")
+                f"ledger entries sum to {format_balance(totals.entries_total)}, not zero"
+            )
         if totals.balances_total != 0:
             report.problems.append(
-                f"balances (with issuance) sum to {format_balance(totals.balances_total)}, "
-                "not zero")
+                f"balances (with issuance) sum to {format_balance(totals.balances_total)}, not zero"
+            )
         for uid, balance in totals.negative_balances:
             report.problems.append(f"{uid}: negative balance {format_balance(balance)}")
         if totals.unbalanced_postings:
             report.problems.append(
-                f"{totals.unbalanced_postings} postings whose entries do not sum to zero")
+                f"{totals.unbalanced_postings} postings whose entries do not sum to zero"
+            )
         for txn_id in totals.misposted_transactions:
             report.problems.append(
-                f"transaction {txn_id}: its entries are not its source paying its target")
+                f"transaction {txn_id}: its entries are not its source paying its target"
+            )
         for adjustment_id in totals.misposted_adjustments:
             report.problems.append(
-                f"adjustment #{adjustment_id}: its entries do not match its amount")
+                f"adjustment #{adjustment_id}: its entries do not match its amount"
+            )
         if totals.orphan_entries:
             report.problems.append(
-                f"{totals.orphan_entries} entries belong to no transaction or adjustment")
+                f"{totals.orphan_entries} entries belong to no transaction or adjustment"
+            )
         for txn_id in totals.unrefunded_rejections:
             report.problems.append(
-                f"transaction {txn_id}: rejected, but neither refunded nor marked failed")
+                f"transaction {txn_id}: rejected, but neither refunded nor marked failed"
+            )
         for txn_id in totals.broken_refunds:
             report.problems.append(
-                f"transaction {txn_id}: its refund link does not lead to a refund of it")
+                f"transaction {txn_id}: its refund link does not lead to a refund of it"
+            )
         report.circulating = sum(s.balance for s in self.cache.servers())
         return report
 

@@ -34,8 +34,15 @@ class PaymentRequest:
 
     def fingerprint(self) -> str:
         """What makes two requests with one idempotency key "the same request"."""
-        return "\x1f".join((self.source_user, self.target_user, server_uid(self.target_server),
-                            str(self.amount), "1" if self.local_currency else "0"))
+        return "\x1f".join(
+            (
+                self.source_user,
+                self.target_user,
+                server_uid(self.target_server),
+                str(self.amount),
+                "1" if self.local_currency else "0",
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,9 @@ def new_transaction_id(tx: WriteTx, now: int) -> str:
             return txn_id
 
 
-def price_payment(source: Server, target: Server, sent: int, local_currency: bool,
-                  rules: Rules) -> tuple[int, int]:
+def price_payment(
+    source: Server, target: Server, sent: int, local_currency: bool, rules: Rules
+) -> tuple[int, int]:
     """The spec's money rules 1-5: returns (lurkcoins moved, amount received)."""
     amount = sent
     if local_currency and sent > 0:
@@ -108,12 +116,28 @@ def pay(tx: WriteTx, req: PaymentRequest, rules: Rules, now: int) -> Transaction
     if target is None:
         raise LurkcoinError("ERR_SERVERNOTFOUND")
     amount, received = price_payment(source, target, req.amount, req.local_currency, rules)
-    t = _record(tx, Transaction(
-        seq=0, id=new_transaction_id(tx, now), source=req.source_user,
-        source_server=source.name, target=req.target_user, target_server=target.name,
-        amount=amount, sent_amount=req.amount, received_amount=received, time=now,
-        revertable=True, status="pending" if req.target_user else "settled",
-        source_server_id=source.id, target_server_id=target.id), source, target, now)
+    t = _record(
+        tx,
+        Transaction(
+            seq=0,
+            id=new_transaction_id(tx, now),
+            source=req.source_user,
+            source_server=source.name,
+            target=req.target_user,
+            target_server=target.name,
+            amount=amount,
+            sent_amount=req.amount,
+            received_amount=received,
+            time=now,
+            revertable=True,
+            status="pending" if req.target_user else "settled",
+            source_server_id=source.id,
+            target_server_id=target.id,
+        ),
+        source,
+        target,
+        now,
+    )
     if req.idempotency_key is not None:
         tx.idempotency_store(source.id, req.idempotency_key, req.fingerprint(), t.seq, now)
     return t
@@ -149,20 +173,39 @@ def _refund(tx: WriteTx, t: Transaction, now: int) -> tuple[str | None, str | No
     if original is None:
         return None, f"the sending server {t.source_server!r} no longer exists"
     if rejecter.balance < t.amount:
-        return None, (f"{rejecter.name} holds {format_balance(rejecter.balance)} and cannot "
-                      f"cover the refund of {format_balance(t.amount)}")
-    refund = _record(tx, Transaction(
-        seq=0, id=new_transaction_id(tx, now), source=t.target, source_server=rejecter.name,
-        target=t.source, target_server=original.name, amount=t.amount,
-        sent_amount=t.received_amount, received_amount=t.sent_amount, time=now,
-        revertable=False, status="pending" if t.source else "settled",
-        source_server_id=rejecter.id, target_server_id=original.id, refund_of=t.id),
-        rejecter, original, now)
+        return None, (
+            f"{rejecter.name} holds {format_balance(rejecter.balance)} and cannot "
+            f"cover the refund of {format_balance(t.amount)}"
+        )
+    refund = _record(
+        tx,
+        Transaction(
+            seq=0,
+            id=new_transaction_id(tx, now),
+            source=t.target,
+            source_server=rejecter.name,
+            target=t.source,
+            target_server=original.name,
+            amount=t.amount,
+            sent_amount=t.received_amount,
+            received_amount=t.sent_amount,
+            time=now,
+            revertable=False,
+            status="pending" if t.source else "settled",
+            source_server_id=rejecter.id,
+            target_server_id=original.id,
+            refund_of=t.id,
+        ),
+        rejecter,
+        original,
+        now,
+    )
     return refund.id, None
 
 
-def quote(lookup: Callable[[str], Server | None], source: str, target: str, amount: int,
-          rules: Rules) -> int:
+def quote(
+    lookup: Callable[[str], Server | None], source: str, target: str, amount: int, rules: Rules
+) -> int:
     """The /v3/exchange_rates conversion from ``source``'s currency to ``target``'s.
 
     An empty name skips that side's conversion; a named server must exist.

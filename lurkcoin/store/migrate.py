@@ -53,7 +53,8 @@ def migrate(conn: sqlite3.Connection, directory: Path | None = None) -> int:
     if current > latest:
         raise SchemaTooNew(
             f"the database has schema version {current} but this lurkcoin knows "
-            f"only up to {latest}; upgrade lurkcoin")
+            f"only up to {latest}; upgrade lurkcoin"
+        )
     for number, path in migrations:
         if number <= current:
             continue
@@ -85,6 +86,7 @@ def _split_statements(script: str) -> list[str]:
                 statements.append(buf.strip())
             buf = ""
     if buf.strip() and not all(
-            ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()):
+        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
+    ):
         raise RuntimeError("migration ends with an incomplete statement")
     return statements

@@ -48,18 +48,26 @@ JOIN prefill_ring t ON t.n = (i + 1) % :ring
 """
 
 _ENTRIES = (
-    ("INSERT INTO entries (server_id, delta, txn_seq) "
-     "SELECT source_server_id, -amount, seq FROM transactions WHERE seq > ?"),
-    ("INSERT INTO entries (server_id, delta, txn_seq) "
-     "SELECT target_server_id, amount, seq FROM transactions WHERE seq > ?"),
+    (
+        "INSERT INTO entries (server_id, delta, txn_seq) "
+        "SELECT source_server_id, -amount, seq FROM transactions WHERE seq > ?"
+    ),
+    (
+        "INSERT INTO entries (server_id, delta, txn_seq) "
+        "SELECT target_server_id, amount, seq FROM transactions WHERE seq > ?"
+    ),
 )
 
 _HISTORY = (
-    ("INSERT INTO history (server_id, pos, seq) "
-     "SELECT source_server_id, seq, seq FROM transactions WHERE seq > ?"),
-    ("INSERT INTO history (server_id, pos, seq) "
-     "SELECT target_server_id, seq, seq FROM transactions WHERE seq > ? "
-     "AND target_server_id <> source_server_id"),
+    (
+        "INSERT INTO history (server_id, pos, seq) "
+        "SELECT source_server_id, seq, seq FROM transactions WHERE seq > ?"
+    ),
+    (
+        "INSERT INTO history (server_id, pos, seq) "
+        "SELECT target_server_id, seq, seq FROM transactions WHERE seq > ? "
+        "AND target_server_id <> source_server_id"
+    ),
 )
 
 _BALANCE = "UPDATE servers SET balance = balance + ? WHERE id = ?"
@@ -101,16 +109,25 @@ def ring_deltas(first: int, last: int, ring: int) -> list[int]:
     return deltas
 
 
-def _fill(conn: sqlite3.Connection, count: int, status: str,
-          servers: Sequence[tuple[int, str]]) -> None:
+def _fill(
+    conn: sqlite3.Connection, count: int, status: str, servers: Sequence[tuple[int, str]]
+) -> None:
     """One chunk in one transaction: transactions, then their entries, history, balances."""
     ring = len(servers)
     last_seq = _max(conn, "transactions", "seq")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(_TRANSACTIONS, {
-            "first": last_seq + 1, "last": last_seq + count, "base": BASE_TIME,
-            "per_second": PER_SECOND, "status": status, "ring": ring})
+        conn.execute(
+            _TRANSACTIONS,
+            {
+                "first": last_seq + 1,
+                "last": last_seq + count,
+                "base": BASE_TIME,
+                "per_second": PER_SECOND,
+                "status": status,
+                "ring": ring,
+            },
+        )
         for sql in (*_ENTRIES, *_HISTORY):
             conn.execute(sql, (last_seq,))
         deltas = ring_deltas(last_seq + 1, last_seq + count, ring)
@@ -122,9 +139,15 @@ def _fill(conn: sqlite3.Connection, count: int, status: str,
         raise
 
 
-def prefill(path: str, servers: Sequence[tuple[int, str]], transactions: int,
-            pending: int = 0, *, chunk: int = 1_000_000,
-            progress: Callable[[int, int], None] | None = None) -> PrefillReport:
+def prefill(
+    path: str,
+    servers: Sequence[tuple[int, str]],
+    transactions: int,
+    pending: int = 0,
+    *,
+    chunk: int = 1_000_000,
+    progress: Callable[[int, int], None] | None = None,
+) -> PrefillReport:
     """Add ``transactions`` processed and ``pending`` unacknowledged transactions.
 
     ``servers`` are (id, name) of the live servers the payments go round;
@@ -142,8 +165,10 @@ def prefill(path: str, servers: Sequence[tuple[int, str]], transactions: int,
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute(_RING)
         conn.execute("DELETE FROM prefill_ring")
-        conn.executemany("INSERT INTO prefill_ring (n, id, name) VALUES (?, ?, ?)",
-                         [(n, sid, name) for n, (sid, name) in enumerate(servers)])
+        conn.executemany(
+            "INSERT INTO prefill_ring (n, id, name) VALUES (?, ?, ?)",
+            [(n, sid, name) for n, (sid, name) in enumerate(servers)],
+        )
         total = transactions + pending
         done = 0
         for count, status in ((transactions, "acknowledged"), (pending, "pending")):

@@ -76,16 +76,18 @@ class Reader:
             await conn.close()
         self._conns = []
 
-    async def _rows(self, sql: str,
-                    params: tuple[object, ...] | dict[str, object] = ()) -> list[Any]:
+    async def _rows(
+        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+    ) -> list[Any]:
         self._turn = (self._turn + 1) % len(self._conns)
         return list(await self._conns[self._turn].execute_fetchall(sql, params))
 
     async def _transactions(self, sql: str, params: tuple[object, ...]) -> list[Transaction]:
         return [transaction_from_row(r) for r in await self._rows(sql, params)]
 
-    async def history(self, server_id: int, limit: int,
-                      before_seq: int | None = None) -> list[Transaction] | None:
+    async def history(
+        self, server_id: int, limit: int, before_seq: int | None = None
+    ) -> list[Transaction] | None:
         """Newest first; an index range scan however long the history is.
 
         ``before_seq`` pages on from that transaction; None if it is not in
@@ -93,30 +95,37 @@ class Reader:
         """
         params: tuple[object, ...] = (server_id, 1 << 62, limit)
         if before_seq is not None:
-            rows = await self._rows("SELECT pos FROM history WHERE server_id = ? AND seq = ?",
-                                    (server_id, before_seq))
+            rows = await self._rows(
+                "SELECT pos FROM history WHERE server_id = ? AND seq = ?", (server_id, before_seq)
+            )
             if not rows:
                 return None
             params = (server_id, int(rows[0][0]), limit)
         return await self._transactions(
             f"SELECT {_T_COLUMNS} FROM history h JOIN transactions t ON t.seq = h.seq "
-            f"WHERE h.server_id = ? AND h.pos < ? ORDER BY h.pos DESC LIMIT ?", params)
+            f"WHERE h.server_id = ? AND h.pos < ? ORDER BY h.pos DESC LIMIT ?",
+            params,
+        )
 
     async def pending(self, server_id: int, limit: int | None = None) -> list[Transaction]:
         """Oldest first."""
         return await self._transactions(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
             "WHERE target_server_id = ? AND status = 'pending' ORDER BY seq LIMIT ?",
-            (server_id, -1 if limit is None else limit))
+            (server_id, -1 if limit is None else limit),
+        )
 
     async def transaction(self, txn_id: str) -> Transaction | None:
         found = await self._transactions(
-            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,))
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,)
+        )
         return found[0] if found else None
 
     async def servers(self) -> list[Server]:
-        rows = await self._rows(f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
-                                "AND kind = 'server' ORDER BY id")
+        rows = await self._rows(
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
+            "AND kind = 'server' ORDER BY id"
+        )
         return [server_from_row(r) for r in rows]
 
     @contextlib.asynccontextmanager
@@ -133,37 +142,75 @@ class Reader:
     async def totals(self, issuance_id: int) -> LedgerTotals:
         """Everything the invariant check needs, read in one snapshot."""
         async with self.snapshot() as snap:
-            mismatches = [(r[0], int(r[1]), int(r[2])) for r in await snap._rows(
-                "SELECT s.uid, s.balance, COALESCE(e.total, 0) FROM servers s "
-                "LEFT JOIN (SELECT server_id, SUM(delta) AS total FROM entries "
-                "GROUP BY server_id) e ON e.server_id = s.id "
-                "WHERE s.balance <> COALESCE(e.total, 0)")]
-            entries_total = int((await snap._rows(
-                "SELECT COALESCE(SUM(delta), 0) FROM entries"))[0][0])
-            balances_total = int((await snap._rows(
-                "SELECT COALESCE(SUM(balance), 0) FROM servers"))[0][0])
-            negative = [(r[0], int(r[1])) for r in await snap._rows(
-                "SELECT uid, balance FROM servers WHERE kind = 'server' AND balance < 0")]
-            unbalanced = int((await snap._rows(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM entries GROUP BY "
-                "COALESCE(txn_seq, -adjustment_id) HAVING SUM(delta) <> 0)"))[0][0])
+            mismatches = [
+                (r[0], int(r[1]), int(r[2]))
+                for r in await snap._rows(
+                    "SELECT s.uid, s.balance, COALESCE(e.total, 0) FROM servers s "
+                    "LEFT JOIN (SELECT server_id, SUM(delta) AS total FROM entries "
+                    "GROUP BY server_id) e ON e.server_id = s.id "
+                    "WHERE s.balance <> COALESCE(e.total, 0)"
+                )
+            ]
+            entries_total = int(
+                (await snap._rows("SELECT COALESCE(SUM(delta), 0) FROM entries"))[0][0]
+            )
+            balances_total = int(
+                (await snap._rows("SELECT COALESCE(SUM(balance), 0) FROM servers"))[0][0]
+            )
+            negative = [
+                (r[0], int(r[1]))
+                for r in await snap._rows(
+                    "SELECT uid, balance FROM servers WHERE kind = 'server' AND balance < 0"
+                )
+            ]
+            unbalanced = int(
+                (
+                    await snap._rows(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM entries GROUP BY "
+                        "COALESCE(txn_seq, -adjustment_id) HAVING SUM(delta) <> 0)"
+                    )
+                )[0][0]
+            )
             failed = await snap._transactions(
                 f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
-                "WHERE refund_failed IS NOT NULL ORDER BY seq", ())
+                "WHERE refund_failed IS NOT NULL ORDER BY seq",
+                (),
+            )
             misposted = [r[0] for r in await snap._rows(_MISPOSTED_TRANSACTIONS)]
-            misposted_adjustments = [int(r[0]) for r in await snap._rows(
-                _MISPOSTED_ADJUSTMENTS, {"issuance": issuance_id})]
+            misposted_adjustments = [
+                int(r[0])
+                for r in await snap._rows(_MISPOSTED_ADJUSTMENTS, {"issuance": issuance_id})
+            ]
             orphans = int((await snap._rows(_ORPHAN_ENTRIES))[0][0])
-            unrefunded = [r[0] for r in await snap._rows(
-                "SELECT id FROM transactions WHERE status = 'rejected' AND revertable = 1 "
-                "AND refund_id IS NULL AND refund_failed IS NULL ORDER BY seq LIMIT 100")]
-            broken = [r[0] for r in await snap._rows(
-                "SELECT t.id FROM transactions t LEFT JOIN transactions r ON r.id = t.refund_id "
-                "WHERE t.refund_id IS NOT NULL AND (r.seq IS NULL OR r.refund_of IS NOT t.id "
-                "OR r.amount <> t.amount) ORDER BY t.seq LIMIT 100")]
-        return LedgerTotals(mismatches, entries_total, balances_total, negative, unbalanced,
-                            failed, misposted, misposted_adjustments, orphans, unrefunded,
-                            broken)
+            unrefunded = [
+                r[0]
+                for r in await snap._rows(
+                    "SELECT id FROM transactions WHERE status = 'rejected' AND revertable = 1 "
+                    "AND refund_id IS NULL AND refund_failed IS NULL ORDER BY seq LIMIT 100"
+                )
+            ]
+            broken = [
+                r[0]
+                for r in await snap._rows(
+                    "SELECT t.id FROM transactions t "
+                    "LEFT JOIN transactions r ON r.id = t.refund_id "
+                    "WHERE t.refund_id IS NOT NULL AND (r.seq IS NULL OR r.refund_of IS NOT t.id "
+                    "OR r.amount <> t.amount) ORDER BY t.seq LIMIT 100"
+                )
+            ]
+        return LedgerTotals(
+            mismatches,
+            entries_total,
+            balances_total,
+            negative,
+            unbalanced,
+            failed,
+            misposted,
+            misposted_adjustments,
+            orphans,
+            unrefunded,
+            broken,
+        )
 
 
 # Live transactions have exactly two entries: the source's debit and the

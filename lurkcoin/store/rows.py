@@ -36,5 +36,12 @@ def server_from_row(row: Sequence[Any]) -> Server:
 
 def api_key_from_row(row: Sequence[Any]) -> ApiKey:
     key_id, server_id, key_hash, prefix, scopes, label, created_at = row
-    return ApiKey(key_id, server_id, bytes(key_hash), prefix,
-                  frozenset(s for s in scopes.split(",") if s), label, created_at)
+    return ApiKey(
+        key_id,
+        server_id,
+        bytes(key_hash),
+        prefix,
+        frozenset(s for s in scopes.split(",") if s),
+        label,
+        created_at,
+    )

@@ -110,8 +110,9 @@ class SqliteStore:
             conn.close()
             raise
         self._conn = conn
-        self.issuance_id = int(conn.execute(
-            "SELECT id FROM servers WHERE uid = '@issuance'").fetchone()[0])
+        self.issuance_id = int(
+            conn.execute("SELECT id FROM servers WHERE uid = '@issuance'").fetchone()[0]
+        )
         self._data_version = self._current_data_version()
 
     async def close(self) -> None:
@@ -160,7 +161,8 @@ class SqliteStore:
             try:
                 async with self._lock:
                     results, outcome = await self._commit_batch(
-                        ops, all(light for _, _, light in batch))
+                        ops, all(light for _, _, light in batch)
+                    )
             except Exception:  # the batch as a whole failed: nothing was committed
                 log.exception("write batch failed")
                 for _, fut, _ in batch:
@@ -196,8 +198,9 @@ class SqliteStore:
             await asyncio.wait([done])
             raise
 
-    async def _commit_batch(self, ops: list[Operation],
-                            light: bool) -> tuple[Results, BatchOutcome]:
+    async def _commit_batch(
+        self, ops: list[Operation], light: bool
+    ) -> tuple[Results, BatchOutcome]:
         if not (light and self._begin(wait=False)):
             return await self._on_thread(self._run_batch, ops)
         # Statements here on the event loop; only the COMMIT (the fsync) on the thread.
@@ -310,10 +313,17 @@ class SqliteStore:
             return BatchOutcome([], set(), set(tx.notified_servers), size)
         return BatchOutcome(servers, deleted, set(tx.notified_servers), size)
 
-    def _full_outcome(self, conn: sqlite3.Connection, notified: set[int],
-                      size: int) -> BatchOutcome:
-        return BatchOutcome(self._all_servers(conn), set(), notified, size, full=True,
-                            api_keys=WriteTx(conn, self.issuance_id).active_api_keys())
+    def _full_outcome(
+        self, conn: sqlite3.Connection, notified: set[int], size: int
+    ) -> BatchOutcome:
+        return BatchOutcome(
+            self._all_servers(conn),
+            set(),
+            notified,
+            size,
+            full=True,
+            api_keys=WriteTx(conn, self.issuance_id).active_api_keys(),
+        )
 
     def _current_data_version(self) -> int:
         assert self._conn is not None
@@ -325,24 +335,28 @@ class SqliteStore:
             return [], set()
         marks = ",".join("?" * len(ids))
         rows = conn.execute(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id IN ({marks}) "
-            "AND deleted_at IS NULL", tuple(ids)).fetchall()
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id IN ({marks}) AND deleted_at IS NULL",
+            tuple(ids),
+        ).fetchall()
         servers = [server_from_row(r) for r in rows]
         return servers, ids - {s.id for s in servers}
 
     @staticmethod
     def _all_servers(conn: sqlite3.Connection) -> list[Server]:
         rows = conn.execute(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL").fetchall()
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL"
+        ).fetchall()
         return [server_from_row(r) for r in rows]
 
     async def external_changes(self) -> BatchOutcome | None:
         """If another process wrote since our last look, everything to reload."""
+
         def probe() -> BatchOutcome | None:
             if self._conn is None or self._current_data_version() == self._data_version:
                 return None
             self._data_version = self._current_data_version()
             return self._full_outcome(self._conn, set(), 0)
+
         async with self._lock:
             return await self._on_thread(probe)
 
@@ -350,11 +364,13 @@ class SqliteStore:
         def load() -> list[Server]:
             assert self._conn is not None
             return self._all_servers(self._conn)
+
         async with self._lock:
             return await self._on_thread(load)
 
     async def backup_to(self, dest: str) -> None:
         """A consistent copy of the live database through SQLite's online backup."""
+
         def run() -> None:
             assert self._conn is not None
             target = sqlite3.connect(dest)
@@ -362,6 +378,6 @@ class SqliteStore:
                 self._conn.backup(target)
             finally:
                 target.close()
+
         async with self._lock:
             await self._on_thread(run)
-

@@ -64,8 +64,15 @@ def _marks(values: Collection[int]) -> str:
     return ",".join("?" * len(values))
 
 
-def claim_due(tx: WriteTx, *, now: float, lease_until: float, limit: int,
-              exclude: Collection[int], new_message_id: Callable[[], str]) -> ClaimResult:
+def claim_due(
+    tx: WriteTx,
+    *,
+    now: float,
+    lease_until: float,
+    limit: int,
+    exclude: Collection[int],
+    new_message_id: Callable[[], str],
+) -> ClaimResult:
     """Take up to ``limit`` due notifications, leasing each until ``lease_until``.
 
     The lease (moving due_at forward) keeps another dispatcher from sending the
@@ -80,15 +87,28 @@ def claim_due(tx: WriteTx, *, now: float, lease_until: float, limit: int,
         "FROM webhook_outbox o JOIN servers s ON s.id = o.server_id "
         "LEFT JOIN webhook_state st ON st.server_id = o.server_id "
         f"WHERE o.due_at <= ? AND o.server_id NOT IN ({_marks(skip)}) "
-        "ORDER BY o.due_at LIMIT ?", (now, *skip, limit)).fetchall()
+        "ORDER BY o.due_at LIMIT ?",
+        (now, *skip, limit),
+    ).fetchall()
     claims: list[Claim] = []
-    for (server_id, generation, queued_at, attempts, name, url, secret, deleted_at,
-         message_id, message_generation) in rows:
+    for (
+        server_id,
+        generation,
+        queued_at,
+        attempts,
+        name,
+        url,
+        secret,
+        deleted_at,
+        message_id,
+        message_generation,
+    ) in rows:
         if url is None or deleted_at is not None:
             conn.execute("DELETE FROM webhook_outbox WHERE server_id = ?", (server_id,))
             continue
-        conn.execute("UPDATE webhook_outbox SET due_at = ? WHERE server_id = ?",
-                     (lease_until, server_id))
+        conn.execute(
+            "UPDATE webhook_outbox SET due_at = ? WHERE server_id = ?", (lease_until, server_id)
+        )
         if message_id is None or message_generation != generation:
             message_id = new_message_id()
             conn.execute(
@@ -96,13 +116,25 @@ def claim_due(tx: WriteTx, *, now: float, lease_until: float, limit: int,
                 "VALUES (?, ?, ?) ON CONFLICT (server_id) DO UPDATE SET "
                 "message_id = excluded.message_id, "
                 "message_generation = excluded.message_generation",
-                (server_id, message_id, generation))
-        claims.append(Claim(server_id, name, url, secret, int(generation), float(queued_at),
-                            int(attempts), message_id, lease_until))
+                (server_id, message_id, generation),
+            )
+        claims.append(
+            Claim(
+                server_id,
+                name,
+                url,
+                secret,
+                int(generation),
+                float(queued_at),
+                int(attempts),
+                message_id,
+                lease_until,
+            )
+        )
     left = skip + [c.server_id for c in claims]
     row = conn.execute(
-        f"SELECT MIN(due_at) FROM webhook_outbox WHERE server_id NOT IN ({_marks(left)})",
-        left).fetchone()
+        f"SELECT MIN(due_at) FROM webhook_outbox WHERE server_id NOT IN ({_marks(left)})", left
+    ).fetchone()
     return ClaimResult(claims, None if row[0] is None else float(row[0]))
 
 
@@ -113,39 +145,63 @@ def record_success(tx: WriteTx, claim: Claim, *, now: float, status: int) -> boo
     POST a server gets is always later than its last payment.
     """
     conn = _conn(tx)
-    cleared = conn.execute(
-        "DELETE FROM webhook_outbox WHERE server_id = ? AND generation = ? AND queued_at = ?",
-        (claim.server_id, claim.generation, claim.queued_at)).rowcount > 0
+    cleared = (
+        conn.execute(
+            "DELETE FROM webhook_outbox WHERE server_id = ? AND generation = ? AND queued_at = ?",
+            (claim.server_id, claim.generation, claim.queued_at),
+        ).rowcount
+        > 0
+    )
     if not cleared:
-        conn.execute("UPDATE webhook_outbox SET due_at = ?, attempts = 0 WHERE server_id = ?",
-                     (now, claim.server_id))
-    _upsert_state(conn, claim.server_id,
-                  "last_attempt_at = ?, last_status = ?, last_error = NULL, "
-                  "last_success_at = ?, consecutive_failures = 0, gave_up_at = NULL, "
-                  "message_id = NULL, message_generation = NULL",
-                  (now, status, now))
+        conn.execute(
+            "UPDATE webhook_outbox SET due_at = ?, attempts = 0 WHERE server_id = ?",
+            (now, claim.server_id),
+        )
+    _upsert_state(
+        conn,
+        claim.server_id,
+        "last_attempt_at = ?, last_status = ?, last_error = NULL, "
+        "last_success_at = ?, consecutive_failures = 0, gave_up_at = NULL, "
+        "message_id = NULL, message_generation = NULL",
+        (now, status, now),
+    )
     return cleared
 
 
-def record_failure(tx: WriteTx, claim: Claim, *, now: float, status: int | None, error: str,
-                   retry_at: float, give_up: bool) -> None:
+def record_failure(
+    tx: WriteTx,
+    claim: Claim,
+    *,
+    now: float,
+    status: int | None,
+    error: str,
+    retry_at: float,
+    give_up: bool,
+) -> None:
     """Schedule the retry (attempts + 1), or drop the notification when giving up."""
     conn = _conn(tx)
     if give_up:
         conn.execute("DELETE FROM webhook_outbox WHERE server_id = ?", (claim.server_id,))
-        _upsert_state(conn, claim.server_id,
-                      "last_attempt_at = ?, last_status = ?, last_error = ?, "
-                      "consecutive_failures = consecutive_failures + 1, gave_up_at = ?, "
-                      "message_id = NULL, message_generation = NULL",
-                      (now, status, error, now))
+        _upsert_state(
+            conn,
+            claim.server_id,
+            "last_attempt_at = ?, last_status = ?, last_error = ?, "
+            "consecutive_failures = consecutive_failures + 1, gave_up_at = ?, "
+            "message_id = NULL, message_generation = NULL",
+            (now, status, error, now),
+        )
         return
     conn.execute(
         "UPDATE webhook_outbox SET attempts = attempts + 1, due_at = ? WHERE server_id = ?",
-        (retry_at, claim.server_id))
-    _upsert_state(conn, claim.server_id,
-                  "last_attempt_at = ?, last_status = ?, last_error = ?, "
-                  "consecutive_failures = consecutive_failures + 1",
-                  (now, status, error))
+        (retry_at, claim.server_id),
+    )
+    _upsert_state(
+        conn,
+        claim.server_id,
+        "last_attempt_at = ?, last_status = ?, last_error = ?, "
+        "consecutive_failures = consecutive_failures + 1",
+        (now, status, error),
+    )
 
 
 def release_claims(tx: WriteTx, claims: Collection[Claim], *, now: float) -> None:
@@ -156,27 +212,51 @@ def release_claims(tx: WriteTx, claims: Collection[Claim], *, now: float) -> Non
     """
     _conn(tx).executemany(
         "UPDATE webhook_outbox SET due_at = ? WHERE server_id = ? AND due_at = ?",
-        [(now, c.server_id, c.lease_until) for c in claims])
+        [(now, c.server_id, c.lease_until) for c in claims],
+    )
 
 
-def _upsert_state(conn: sqlite3.Connection, server_id: int, assignments: str,
-                  params: tuple[object, ...]) -> None:
+def _upsert_state(
+    conn: sqlite3.Connection, server_id: int, assignments: str, params: tuple[object, ...]
+) -> None:
     conn.execute("INSERT OR IGNORE INTO webhook_state (server_id) VALUES (?)", (server_id,))
-    conn.execute(f"UPDATE webhook_state SET {assignments} WHERE server_id = ?",
-                 (*params, server_id))
+    conn.execute(
+        f"UPDATE webhook_state SET {assignments} WHERE server_id = ?", (*params, server_id)
+    )
 
 
 def delivery_states(tx: WriteTx) -> list[DeliveryState]:
     """Every live server with a webhook URL or a delivery history, by name."""
-    rows = _conn(tx).execute(
-        "SELECT s.name, s.webhook_url, s.webhook_secret IS NOT NULL, o.server_id IS NOT NULL, "
-        "o.queued_at, o.due_at, COALESCE(o.attempts, 0), st.last_attempt_at, st.last_status, "
-        "st.last_error, st.last_success_at, COALESCE(st.consecutive_failures, 0), "
-        "st.gave_up_at "
-        "FROM servers s LEFT JOIN webhook_outbox o ON o.server_id = s.id "
-        "LEFT JOIN webhook_state st ON st.server_id = s.id "
-        "WHERE s.deleted_at IS NULL AND s.kind = 'server' AND (s.webhook_url IS NOT NULL "
-        "OR o.server_id IS NOT NULL OR st.server_id IS NOT NULL) "
-        "ORDER BY s.name COLLATE NOCASE, s.id").fetchall()
-    return [DeliveryState(r[0], r[1], bool(r[2]), bool(r[3]), r[4], r[5], int(r[6]), r[7],
-                          r[8], r[9], r[10], int(r[11]), r[12]) for r in rows]
+    rows = (
+        _conn(tx)
+        .execute(
+            "SELECT s.name, s.webhook_url, s.webhook_secret IS NOT NULL, o.server_id IS NOT NULL, "
+            "o.queued_at, o.due_at, COALESCE(o.attempts, 0), st.last_attempt_at, st.last_status, "
+            "st.last_error, st.last_success_at, COALESCE(st.consecutive_failures, 0), "
+            "st.gave_up_at "
+            "FROM servers s LEFT JOIN webhook_outbox o ON o.server_id = s.id "
+            "LEFT JOIN webhook_state st ON st.server_id = s.id "
+            "WHERE s.deleted_at IS NULL AND s.kind = 'server' AND (s.webhook_url IS NOT NULL "
+            "OR o.server_id IS NOT NULL OR st.server_id IS NOT NULL) "
+            "ORDER BY s.name COLLATE NOCASE, s.id"
+        )
+        .fetchall()
+    )
+    return [
+        DeliveryState(
+            r[0],
+            r[1],
+            bool(r[2]),
+            bool(r[3]),
+            r[4],
+            r[5],
+            int(r[6]),
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            int(r[11]),
+            r[12],
+        )
+        for r in rows
+    ]

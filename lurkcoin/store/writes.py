@@ -20,8 +20,17 @@ from lurkcoin.store.rows import (
     transaction_from_row,
 )
 
-_SERVER_FIELDS = {"name", "balance", "target_balance", "token_hash", "webhook_url",
-                  "webhook_secret", "deleted_at", "uid", "next_token_hash"}
+_SERVER_FIELDS = {
+    "name",
+    "balance",
+    "target_balance",
+    "token_hash",
+    "webhook_url",
+    "webhook_secret",
+    "deleted_at",
+    "uid",
+    "next_token_hash",
+}
 
 
 class WriteTx:
@@ -39,28 +48,39 @@ class WriteTx:
 
     def server_by_uid(self, uid: str) -> Server | None:
         row = self._conn.execute(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE uid = ? AND deleted_at IS NULL",
-            (uid,)).fetchone()
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE uid = ? AND deleted_at IS NULL", (uid,)
+        ).fetchone()
         return server_from_row(row) if row else None
 
     def server_by_id(self, server_id: int) -> Server | None:
         row = self._conn.execute(
             f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = ? AND deleted_at IS NULL",
-            (server_id,)).fetchone()
+            (server_id,),
+        ).fetchone()
         return server_from_row(row) if row else None
 
     def servers(self) -> list[Server]:
         rows = self._conn.execute(
             f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
-            "AND kind = 'server' ORDER BY id").fetchall()
+            "AND kind = 'server' ORDER BY id"
+        ).fetchall()
         return [server_from_row(r) for r in rows]
 
-    def insert_server(self, *, uid: str, name: str, target_balance: int,
-                      token_hash: bytes | None, webhook_url: str | None, now: int) -> int:
+    def insert_server(
+        self,
+        *,
+        uid: str,
+        name: str,
+        target_balance: int,
+        token_hash: bytes | None,
+        webhook_url: str | None,
+        now: int,
+    ) -> int:
         cur = self._conn.execute(
             "INSERT INTO servers (uid, name, target_balance, token_hash, webhook_url, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (uid, name, target_balance, token_hash, webhook_url, now, now))
+            (uid, name, target_balance, token_hash, webhook_url, now, now),
+        )
         server_id = int(cur.lastrowid or 0)
         self.changed_servers.add(server_id)
         return server_id
@@ -70,20 +90,30 @@ class WriteTx:
         if unknown:
             raise ValueError(f"not server fields: {unknown}")
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self._conn.execute(f"UPDATE servers SET {sets}, updated_at = ? WHERE id = ?",
-                           (*fields.values(), now, server_id))
+        self._conn.execute(
+            f"UPDATE servers SET {sets}, updated_at = ? WHERE id = ?",
+            (*fields.values(), now, server_id),
+        )
         self.changed_servers.add(server_id)
 
     def has_pending(self, server_id: int) -> bool:
         row = self._conn.execute(
-            "SELECT 1 FROM transactions WHERE target_server_id = ? AND status = 'pending' "
-            "LIMIT 1", (server_id,)).fetchone()
+            "SELECT 1 FROM transactions WHERE target_server_id = ? AND status = 'pending' LIMIT 1",
+            (server_id,),
+        ).fetchone()
         return row is not None
 
     # -- money ------------------------------------------------------------
 
-    def post(self, from_id: int, to_id: int, amount: int, *,
-             txn_seq: int | None = None, adjustment_id: int | None = None) -> None:
+    def post(
+        self,
+        from_id: int,
+        to_id: int,
+        amount: int,
+        *,
+        txn_seq: int | None = None,
+        adjustment_id: int | None = None,
+    ) -> None:
         """Move ``amount`` cents: one debit and one credit entry, both balances.
 
         Two statements, not four: each statement costs the writer (which holds
@@ -92,24 +122,30 @@ class WriteTx:
         self._conn.execute(
             "INSERT INTO entries (server_id, delta, txn_seq, adjustment_id) "
             "VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
-            (from_id, -amount, txn_seq, adjustment_id, to_id, amount, txn_seq, adjustment_id))
+            (from_id, -amount, txn_seq, adjustment_id, to_id, amount, txn_seq, adjustment_id),
+        )
         if from_id != to_id:
             self._conn.execute(
                 "UPDATE servers SET balance = balance + CASE id WHEN ? THEN ? ELSE ? END "
-                "WHERE id IN (?, ?)", (from_id, -amount, amount, from_id, to_id))
+                "WHERE id IN (?, ?)",
+                (from_id, -amount, amount, from_id, to_id),
+            )
         self.changed_servers.update((from_id, to_id))
 
     def insert_adjustment(self, server_id: int, amount: int, reason: str, now: int) -> int:
         cur = self._conn.execute(
             "INSERT INTO adjustments (server_id, amount, reason, created_at) VALUES (?, ?, ?, ?)",
-            (server_id, amount, reason, now))
+            (server_id, amount, reason, now),
+        )
         return int(cur.lastrowid or 0)
 
     # -- transactions -----------------------------------------------------
 
     def transaction_id_exists(self, txn_id: str) -> bool:
-        return self._conn.execute(
-            "SELECT 1 FROM transactions WHERE id = ?", (txn_id,)).fetchone() is not None
+        return (
+            self._conn.execute("SELECT 1 FROM transactions WHERE id = ?", (txn_id,)).fetchone()
+            is not None
+        )
 
     def insert_transaction(self, t: Transaction, *, imported: bool = False) -> int:
         cur = self._conn.execute(
@@ -117,33 +153,56 @@ class WriteTx:
             "target_server, target_server_id, amount, sent_amount, received_amount, time, "
             "revertable, status, processed_at, refund_of, refund_id, refund_failed, imported) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (t.id, t.source, t.source_server, t.source_server_id, t.target, t.target_server,
-             t.target_server_id, t.amount, t.sent_amount, t.received_amount, t.time,
-             int(t.revertable), t.status, t.processed_at, t.refund_of, t.refund_id,
-             t.refund_failed, int(imported)))
+            (
+                t.id,
+                t.source,
+                t.source_server,
+                t.source_server_id,
+                t.target,
+                t.target_server,
+                t.target_server_id,
+                t.amount,
+                t.sent_amount,
+                t.received_amount,
+                t.time,
+                int(t.revertable),
+                t.status,
+                t.processed_at,
+                t.refund_of,
+                t.refund_id,
+                t.refund_failed,
+                int(imported),
+            ),
+        )
         return int(cur.lastrowid or 0)
 
     def add_history(self, server_id: int, seq: int, pos: int | None = None) -> None:
         """Show a transaction in a server's history at ``pos`` (default: its seq)."""
-        self._conn.execute("INSERT INTO history (server_id, pos, seq) VALUES (?, ?, ?)",
-                           (server_id, seq if pos is None else pos, seq))
+        self._conn.execute(
+            "INSERT INTO history (server_id, pos, seq) VALUES (?, ?, ?)",
+            (server_id, seq if pos is None else pos, seq),
+        )
 
     def add_to_histories(self, source_id: int, target_id: int, seq: int) -> None:
         """Show a live payment in both servers' histories (once for a self-payment)."""
         if source_id == target_id:
             self.add_history(source_id, seq)
         else:
-            self._conn.execute("INSERT INTO history (server_id, pos, seq) VALUES (?, ?, ?), "
-                               "(?, ?, ?)", (source_id, seq, seq, target_id, seq, seq))
+            self._conn.execute(
+                "INSERT INTO history (server_id, pos, seq) VALUES (?, ?, ?), (?, ?, ?)",
+                (source_id, seq, seq, target_id, seq, seq),
+            )
 
     def transaction_by_id(self, txn_id: str) -> Transaction | None:
         row = self._conn.execute(
-            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,)).fetchone()
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,)
+        ).fetchone()
         return transaction_from_row(row) if row else None
 
     def transaction_by_seq(self, seq: int) -> Transaction:
         row = self._conn.execute(
-            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE seq = ?", (seq,)).fetchone()
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE seq = ?", (seq,)
+        ).fetchone()
         return transaction_from_row(row)
 
     def pending_among(self, server_id: int, ids: Iterable[str]) -> list[Transaction]:
@@ -151,63 +210,84 @@ class WriteTx:
         wanted = list(dict.fromkeys(ids))
         found: list[Transaction] = []
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
+            chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
                 f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id IN ({marks}) "
-                "AND target_server_id = ? AND status = 'pending'", (*chunk, server_id)).fetchall()
+                "AND target_server_id = ? AND status = 'pending'",
+                (*chunk, server_id),
+            ).fetchall()
             found.extend(transaction_from_row(r) for r in rows)
         found.sort(key=lambda t: t.seq)
         return found
 
-    def finish_transaction(self, seq: int, status: str, now: int, *,
-                           refund_id: str | None = None, refund_failed: str | None = None) -> None:
+    def finish_transaction(
+        self,
+        seq: int,
+        status: str,
+        now: int,
+        *,
+        refund_id: str | None = None,
+        refund_failed: str | None = None,
+    ) -> None:
         self._conn.execute(
             "UPDATE transactions SET status = ?, processed_at = ?, refund_id = ?, "
-            "refund_failed = ? WHERE seq = ?", (status, now, refund_id, refund_failed, seq))
+            "refund_failed = ? WHERE seq = ?",
+            (status, now, refund_id, refund_failed, seq),
+        )
 
     # -- idempotency ------------------------------------------------------
 
     def idempotency_lookup(self, server_id: int, key: str) -> tuple[str, int] | None:
         row = self._conn.execute(
             "SELECT fingerprint, txn_seq FROM idempotency_keys WHERE server_id = ? AND key = ?",
-            (server_id, key)).fetchone()
+            (server_id, key),
+        ).fetchone()
         return (row[0], int(row[1])) if row else None
 
-    def idempotency_store(self, server_id: int, key: str, fingerprint: str, seq: int,
-                          now: int) -> None:
+    def idempotency_store(
+        self, server_id: int, key: str, fingerprint: str, seq: int, now: int
+    ) -> None:
         self._conn.execute(
             "INSERT INTO idempotency_keys (server_id, key, fingerprint, txn_seq, created_at) "
-            "VALUES (?, ?, ?, ?, ?)", (server_id, key, fingerprint, seq, now))
+            "VALUES (?, ?, ?, ?, ?)",
+            (server_id, key, fingerprint, seq, now),
+        )
 
     def idempotency_expire(self, older_than: int) -> int:
-        cur = self._conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
-                                 (older_than,))
+        cur = self._conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
         return cur.rowcount
 
     # -- read-only API keys -------------------------------------------------
 
-    def insert_api_key(self, *, server_id: int, key_hash: bytes, prefix: str, scopes: str,
-                       label: str, now: int) -> int:
+    def insert_api_key(
+        self, *, server_id: int, key_hash: bytes, prefix: str, scopes: str, label: str, now: int
+    ) -> int:
         cur = self._conn.execute(
             "INSERT INTO api_keys (server_id, key_hash, prefix, scopes, label, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (server_id, key_hash, prefix, scopes, label, now))
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (server_id, key_hash, prefix, scopes, label, now),
+        )
         return int(cur.lastrowid or 0)
 
     def revoke_api_key(self, server_id: int, key_id: int, now: int) -> bool:
         cur = self._conn.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND server_id = ? "
-            "AND revoked_at IS NULL", (now, key_id, server_id))
+            "AND revoked_at IS NULL",
+            (now, key_id, server_id),
+        )
         return cur.rowcount > 0
 
     def revoke_all_api_keys(self, server_id: int, now: int) -> None:
-        self._conn.execute("UPDATE api_keys SET revoked_at = ? WHERE server_id = ? "
-                           "AND revoked_at IS NULL", (now, server_id))
+        self._conn.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE server_id = ? AND revoked_at IS NULL",
+            (now, server_id),
+        )
 
     def active_api_keys(self) -> list[ApiKey]:
         rows = self._conn.execute(
-            f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL "
-            "ORDER BY id").fetchall()
+            f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL ORDER BY id"
+        ).fetchall()
         return [api_key_from_row(r) for r in rows]
 
     # -- webhooks -----------------------------------------------------------
@@ -217,7 +297,8 @@ class WriteTx:
         self._conn.execute(
             "INSERT INTO webhook_outbox (server_id, queued_at, due_at) VALUES (?, ?, ?) "
             "ON CONFLICT (server_id) DO UPDATE SET generation = generation + 1",
-            (server_id, now, now))
+            (server_id, now, now),
+        )
         self.notified_servers.add(server_id)
 
     def clear_webhook(self, server_id: int) -> None:

@@ -24,8 +24,9 @@ async def delivery_states(ledger: Ledger) -> list[DeliveryState]:
     return await ledger.store.write(outbox.delivery_states)
 
 
-def _set_webhook(tx: WriteTx, server_id: int, url: str | None, sign: bool | None,
-                 fresh: str, now: int) -> None:
+def _set_webhook(
+    tx: WriteTx, server_id: int, url: str | None, sign: bool | None, fresh: str, now: int
+) -> None:
     server = tx.server_by_id(server_id)
     if server is None:
         raise LurkcoinError("ERR_SERVERNOTFOUND")
@@ -33,8 +34,9 @@ def _set_webhook(tx: WriteTx, server_id: int, url: str | None, sign: bool | None
     accounts.set_webhook(tx, server_id, url, secret, now)
 
 
-async def set_webhook(ledger: Ledger, server: Server | str, url: str | None, *,
-                      sign: bool | None = None) -> tuple[str | None, str | None]:
+async def set_webhook(
+    ledger: Ledger, server: Server | str, url: str | None, *, sign: bool | None = None
+) -> tuple[str | None, str | None]:
     """Store (or, with None, clear) a server's webhook URL; returns (stored URL, new secret).
 
     ``sign``: True makes a fresh signing secret (returned, to be shown once),
@@ -44,7 +46,8 @@ async def set_webhook(ledger: Ledger, server: Server | str, url: str | None, *,
     normalised = normalise_webhook_url(url) if url is not None else None
     fresh = new_signing_secret()
     await ledger.store.write(
-        lambda tx: _set_webhook(tx, s.id, normalised, sign, fresh, int(time.time())))
+        lambda tx: _set_webhook(tx, s.id, normalised, sign, fresh, int(time.time()))
+    )
     return normalised, fresh if sign and normalised is not None else None
 
 
@@ -101,17 +104,27 @@ def _result(state: DeliveryState) -> str:
 def render_delivery_states(states: list[DeliveryState], now: float | None = None) -> str:
     """The `lurkcoin webhooks` table: one line per server."""
     now = time.time() if now is None else now
-    header = ("SERVER", "SIGNED", "PENDING", "LAST ATTEMPT", "RESULT", "FAILURES", "NEXT",
-              "URL")
+    header = ("SERVER", "SIGNED", "PENDING", "LAST ATTEMPT", "RESULT", "FAILURES", "NEXT", "URL")
     rows = [header]
     for s in states:
         result = _result(s)
         if s.gave_up_at is not None:
             result += f" (gave up {_when(s.gave_up_at)})"
-        rows.append((s.server_name, "yes" if s.signed else "no",
-                     "yes" if s.pending else "no", _when(s.last_attempt_at), result,
-                     str(s.consecutive_failures), _next(s, now), s.webhook_url or "-"))
+        rows.append(
+            (
+                s.server_name,
+                "yes" if s.signed else "no",
+                "yes" if s.pending else "no",
+                _when(s.last_attempt_at),
+                result,
+                str(s.consecutive_failures),
+                _next(s, now),
+                s.webhook_url or "-",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True))
-             + "  " + r[-1] for r in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in rows
+    ]
     return "\n".join(line.rstrip() for line in lines)

@@ -91,8 +91,7 @@ def forbidden_reason(address: str) -> str | None:
 
 def _refusal(host: str, reason: str) -> ForbiddenAddress:
     where = "" if reason.startswith(host) else f" {host}"  # a literal names itself
-    return ForbiddenAddress(
-        f"refused{where}: {reason} ([webhooks] allow_private_addresses is off)")
+    return ForbiddenAddress(f"refused{where}: {reason} ([webhooks] allow_private_addresses is off)")
 
 
 def _looks_numeric(host: str) -> bool:
@@ -119,8 +118,9 @@ class GuardedResolver(AbstractResolver):
     def __init__(self, inner: AbstractResolver | None = None) -> None:
         self._inner = inner if inner is not None else aiohttp.DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         allowed = [r for r in results if forbidden_reason(r["host"]) is None]
         if not allowed:
@@ -137,8 +137,12 @@ def open_session(*, allow_private: bool, timeout: float, concurrency: int) -> ai
     resolver = None if allow_private else GuardedResolver()
     connector = aiohttp.TCPConnector(resolver=resolver, limit=concurrency)
     return aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout),
-        cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, auto_decompress=False)
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        auto_decompress=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +167,15 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def post_notification(session: aiohttp.ClientSession, url: str, *,
-                            secret: str | None, message_id: str, allow_private: bool,
-                            timeout: float) -> Attempt:
+async def post_notification(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    secret: str | None,
+    message_id: str,
+    allow_private: bool,
+    timeout: float,
+) -> Attempt:
     """POST {"version": 0} to ``url``; never raises for what the receiver does."""
     try:
         parts = urlsplit(url)
@@ -176,8 +186,9 @@ async def post_notification(session: aiohttp.ClientSession, url: str, *,
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if secret is not None:
             headers.update(signature_headers(secret, message_id, int(time.time()), BODY))
-        async with session.post(url, data=BODY, headers=headers, allow_redirects=False,
-                                skip_auto_headers=_SKIP_HEADERS) as response:
+        async with session.post(
+            url, data=BODY, headers=headers, allow_redirects=False, skip_auto_headers=_SKIP_HEADERS
+        ) as response:
             status = response.status
     except asyncio.CancelledError:
         raise

@@ -56,8 +56,13 @@ def retry_delay(failures: int, cap: float, rng: random.Random | None = None) -> 
 class WebhookDispatcher:
     """Start with ``await start()`` after the ledger opens; ``await stop()`` before it closes."""
 
-    def __init__(self, ledger: Ledger, config: WebhooksSection | None = None, *,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        config: WebhooksSection | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
         self.ledger = ledger
         self.config = config if config is not None else ledger.config.webhooks
         self._rng = rng or random.Random()
@@ -76,8 +81,11 @@ class WebhookDispatcher:
         if self._task is not None:
             return
         cfg = self.config
-        self._session = open_session(allow_private=cfg.allow_private_addresses,
-                                     timeout=cfg.timeout, concurrency=cfg.concurrency)
+        self._session = open_session(
+            allow_private=cfg.allow_private_addresses,
+            timeout=cfg.timeout,
+            concurrency=cfg.concurrency,
+        )
         self._stopping = False
         self.ledger.on_commit(self._on_commit)
         self._wake.set()  # rows left from before a restart are due now
@@ -108,7 +116,8 @@ class WebhookDispatcher:
             now = time.time()
             try:
                 await self.ledger.store.write(
-                    lambda tx: outbox.release_claims(tx, abandoned, now=now))
+                    lambda tx: outbox.release_claims(tx, abandoned, now=now)
+                )
             except Exception:  # the store is already closed: the leases run out by themselves
                 log.warning("could not release %d webhook claims", len(abandoned))
         if self._session is not None:
@@ -144,17 +153,28 @@ class WebhookDispatcher:
         lease_until = now + self.config.timeout + LEASE_MARGIN
         busy = list(self._in_flight)
         try:
-            result = await self.ledger.store.write(lambda tx: outbox.claim_due(
-                tx, now=now, lease_until=lease_until, limit=free, exclude=busy,
-                new_message_id=new_message_id))
+            result = await self.ledger.store.write(
+                lambda tx: outbox.claim_due(
+                    tx,
+                    now=now,
+                    lease_until=lease_until,
+                    limit=free,
+                    exclude=busy,
+                    new_message_id=new_message_id,
+                )
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("claiming due webhooks failed")
             return STORE_ERROR_PAUSE
         for claim in result.claims:
-            self._in_flight[claim.server_id] = (claim, asyncio.create_task(
-                self._deliver(claim), name=f"lurkcoin-webhook-{claim.server_id}"))
+            self._in_flight[claim.server_id] = (
+                claim,
+                asyncio.create_task(
+                    self._deliver(claim), name=f"lurkcoin-webhook-{claim.server_id}"
+                ),
+            )
         if result.next_due is None:
             return IDLE_POLL
         return min(IDLE_POLL, max(0.0, result.next_due - time.time()))
@@ -165,8 +185,13 @@ class WebhookDispatcher:
             assert self._session is not None
             self.deliveries += 1
             attempt = await post_notification(
-                self._session, claim.url, secret=claim.secret, message_id=claim.message_id,
-                allow_private=cfg.allow_private_addresses, timeout=cfg.timeout)
+                self._session,
+                claim.url,
+                secret=claim.secret,
+                message_id=claim.message_id,
+                allow_private=cfg.allow_private_addresses,
+                timeout=cfg.timeout,
+            )
             await self.ledger.store.write(self._record(claim, attempt, time.time()))
         except asyncio.CancelledError:
             raise
@@ -176,8 +201,7 @@ class WebhookDispatcher:
             self._in_flight.pop(claim.server_id, None)
             self._wake.set()
 
-    def _record(self, claim: outbox.Claim, attempt: Attempt,
-                now: float) -> Callable[..., object]:
+    def _record(self, claim: outbox.Claim, attempt: Attempt, now: float) -> Callable[..., object]:
         if attempt.ok:
             assert attempt.status is not None
             status = attempt.status
@@ -187,26 +211,40 @@ class WebhookDispatcher:
         retry_at = now + retry_delay(failures, self.config.retry_cap, self._rng)
         error = attempt.error or "failed"
         if give_up:
-            log.warning("webhook of %s: giving up after %d attempts: %s",
-                        claim.server_name, failures, error)
+            log.warning(
+                "webhook of %s: giving up after %d attempts: %s", claim.server_name, failures, error
+            )
         else:
-            log.info("webhook of %s failed (%s); retry %d in %.1f s", claim.server_name,
-                     error, failures, retry_at - now)
-        return lambda tx: outbox.record_failure(tx, claim, now=now, status=attempt.status,
-                                                error=error, retry_at=retry_at,
-                                                give_up=give_up)
+            log.info(
+                "webhook of %s failed (%s); retry %d in %.1f s",
+                claim.server_name,
+                error,
+                failures,
+                retry_at - now,
+            )
+        return lambda tx: outbox.record_failure(
+            tx,
+            claim,
+            now=now,
+            status=attempt.status,
+            error=error,
+            retry_at=retry_at,
+            give_up=give_up,
+        )
 
 
 DISPATCHER_KEY = web.AppKey("webhook_dispatcher", WebhookDispatcher)
 
 
-def webhook_context(ledger_key: web.AppKey[Ledger]
-                    ) -> Callable[[web.Application], AsyncIterator[None]]:
+def webhook_context(
+    ledger_key: web.AppKey[Ledger],
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """An aiohttp cleanup_ctx running the dispatcher for ``app[ledger_key]``.
 
     Register it after the context that opens the ledger, so the dispatcher
     stops before the ledger closes.
     """
+
     async def context(app: web.Application) -> AsyncIterator[None]:
         dispatcher = WebhookDispatcher(app[ledger_key])
         await dispatcher.start()
@@ -215,4 +253,5 @@ def webhook_context(ledger_key: web.AppKey[Ledger]
             yield
         finally:
             await dispatcher.stop()
+
     return context
