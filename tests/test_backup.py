@@ -9,13 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from golden_files import V3_TRANSCRIPT
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
 from lurkcoin.ledger.tokens import hash_token
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden" / "lurkcoin-v3.json"
+GOLDEN = V3_TRANSCRIPT
 
 
 def initial_backup() -> list[dict]:

@@ -6,10 +6,10 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_files import V3_TRANSCRIPT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +24,7 @@ from lurkcoin.core.money import (
 )
 from lurkcoin.core.names import server_uid
 
-GOLDEN = Path(__file__).parent.parent.parent / "shared" / "golden" / "lurkcoin-v3.json"
+GOLDEN = V3_TRANSCRIPT
 FORMULAS: tuple[Formula, ...] = ("reference", "integral")
 
 

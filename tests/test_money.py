@@ -6,10 +6,10 @@ import json
 import re
 import time
 from decimal import Decimal, localcontext
-from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_files import V3_TRANSCRIPT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +22,7 @@ from lurkcoin.core.money import (
     render_json,
 )
 
-GOLDEN = Path(__file__).parent.parent.parent / "shared" / "golden" / "lurkcoin-v3.json"
+GOLDEN = V3_TRANSCRIPT
 LIMIT_CENTS = 10**4002  # parse_amount refuses values of 1e4000 (currency units) or more
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_files import V3_TRANSCRIPT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +19,7 @@ from lurkcoin.core.names import (
     username_too_long,
 )
 
-GOLDEN = Path(__file__).parent.parent.parent / "shared" / "golden" / "lurkcoin-v3.json"
+GOLDEN = V3_TRANSCRIPT
 
 
 def load_golden() -> dict[str, Any]:

@@ -16,7 +16,6 @@ reference's; the other keys name our implementation, not lurkcoin-core.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -24,16 +23,14 @@ from typing import Any
 
 import pytest
 from conftest import StartServer, make_config
+from golden_files import V3_SCENARIOS, V3_TRANSCRIPT, load
 from rawhttp import RawResponse, request
 
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
 
-GOLDEN_DIR = Path(
-    os.environ.get("LURKCOIN_GOLDEN_DIR", Path(__file__).resolve().parents[2] / "shared" / "golden")
-)
-TRANSCRIPT = GOLDEN_DIR / "lurkcoin-v3.json"
-SCENARIOS = GOLDEN_DIR / "lurkcoin-v3-scenarios.json"
+TRANSCRIPT = V3_TRANSCRIPT
+SCENARIOS = V3_SCENARIOS
 
 NEW_ENDPOINTS = {
     "webhook_url_put_not_allowed": "PUT /v3/webhook_url now sets the webhook URL (new endpoint)",
@@ -51,10 +48,7 @@ REPLAY_FAILURE_LIMIT = 1_000
 
 
 def _load(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        pytest.skip(f"golden file not found: {path} (set LURKCOIN_GOLDEN_DIR)")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+    return load(path)
 
 
 def skip_reason(case: dict[str, Any]) -> str | None:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from golden_files import V3_TRANSCRIPT
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.urls import MAX_WEBHOOK_URL_LENGTH, normalise_webhook_url
 
-GOLDEN = Path(__file__).parent.parent.parent / "shared" / "golden" / "lurkcoin-v3.json"
+GOLDEN = V3_TRANSCRIPT
 
 
 @pytest.mark.parametrize(
