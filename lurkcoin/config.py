@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lurkcoin.core.money import MAX_SPEND, AmountError, parse_amount
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "LURKCOIN_"
 # Names the config file; it is not itself a setting.
@@ -294,17 +297,25 @@ def _apply_file(config: Config, path: Path) -> None:
 
 def _apply_env(config: Config, environ: Mapping[str, str]) -> None:
     sections = _sections(config)
+    foreign: list[str] = []
     for var, value in sorted(environ.items()):
         if not var.startswith(ENV_PREFIX) or var == CONFIG_FILE_VARIABLE:
             continue
         rest = var[len(ENV_PREFIX) :].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
         if section is None:
-            raise ConfigError(
-                f"environment: unknown setting {var}: expected "
-                f"LURKCOIN_<SECTION>_<KEY>, section one of {', '.join(sections)}"
-            )
+            # Not ours: Kubernetes injects LURKCOIN_PORT, LURKCOIN_SERVICE_HOST...
+            # into every pod beside a Service named lurkcoin, and scripts export
+            # their own. A typo inside one of our sections is still refused.
+            foreign.append(var)
+            continue
         _set(config, section, rest[len(section) + 1 :], value, f"environment {var}", from_env=True)
+    if foreign:
+        log.warning(
+            "environment: ignoring %s (not LURKCOIN_<SECTION>_<KEY> with a section of %s)",
+            ", ".join(foreign),
+            ", ".join(sections),
+        )
 
 
 def config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:

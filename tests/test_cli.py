@@ -537,7 +537,13 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals) -
     proc = subprocess.Popen(
         [sys.executable, "-m", "lurkcoin", "serve", "--port", str(port)],
         cwd=tmp_path,
-        env=_env(LURKCOIN_DATABASE_PATH=str(db)),
+        # What Kubernetes injects beside a Service named "lurkcoin": ignored, one warning.
+        env=_env(
+            LURKCOIN_DATABASE_PATH=str(db),
+            LURKCOIN_PORT="tcp://10.0.0.5:5000",
+            LURKCOIN_SERVICE_HOST="10.0.0.5",
+            LURKCOIN_PORT_5000_TCP_ADDR="10.0.0.5",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -568,6 +574,9 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals) -
     assert "lurkcoin create-server NAME --balance 1000" in first
     assert "Traceback" not in err
     assert db.exists()
+    ignored = [line for line in err.splitlines() if "ignoring" in line]
+    assert len(ignored) == 1, err
+    assert "LURKCOIN_PORT, LURKCOIN_PORT_5000_TCP_ADDR, LURKCOIN_SERVICE_HOST" in ignored[0]
 
 
 def test_set_webhook_sign_prints_a_secret_and_webhooks_lists_it(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -179,9 +180,30 @@ def test_unknown_key_in_environment_is_named() -> None:
         load_config(None, environ={"LURKCOIN_SERVER_PROT": "80"})
 
 
-def test_unknown_section_in_environment_is_named() -> None:
-    with pytest.raises(ConfigError, match="unknown setting LURKCOIN_SERVR_PORT"):
-        load_config(None, environ={"LURKCOIN_SERVR_PORT": "80"})
+def test_variables_outside_our_sections_are_ignored_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # What Kubernetes injects beside a Service named "lurkcoin", and a script's own.
+    environ = {
+        "LURKCOIN_PORT": "tcp://10.0.0.5:5000",
+        "LURKCOIN_SERVICE_HOST": "10.0.0.5",
+        "LURKCOIN_PORT_5000_TCP_ADDR": "10.0.0.5",
+        "LURKCOIN_HOME": "/srv/secret-value",
+        "LURKCOIN_SERVER_PORT": "6000",
+    }
+    with caplog.at_level(logging.WARNING, logger="lurkcoin.config"):
+        config = load_config(None, environ=environ)
+    assert config.server.port == 6000
+    assert len(caplog.records) == 1
+    line = caplog.records[0].getMessage()
+    assert "ignoring LURKCOIN_HOME, LURKCOIN_PORT, LURKCOIN_PORT_5000_TCP_ADDR" in line
+    assert "secret-value" not in line and "10.0.0.5" not in line  # names only, never values
+
+
+def test_no_warning_without_foreign_variables(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="lurkcoin.config"):
+        load_config(None, environ={"LURKCOIN_SERVER_PORT": "6000", "LURKCOIN_CONFIG": "x"})
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize(
