@@ -14,7 +14,6 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.util import find_spec
 from io import StringIO
 from pathlib import Path
 from typing import TypeVar
@@ -526,10 +525,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.skipif(
-    find_spec("lurkcoin.api.app") is None,
-    reason="lurkcoin.api.app (the HTTP API) is not written yet",
-)
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals) -> None:
     port = _free_port()
