@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lurkcoin.core.money import (
+    AMOUNT_PATTERN,
     MAX_SPEND,
     MAX_TARGET_BALANCE,
     AmountError,
@@ -327,6 +328,21 @@ def test_number_like_noise_is_handled(text: str) -> None:
         parse_amount(text)
     except AmountError:
         pass
+
+
+@settings(max_examples=300)
+@given(
+    st.text(alphabet="0123456789abcdefxob_.eEpP+-\u00a4!", max_size=12)
+    | st.from_regex(r"\A\u00a4?[+-]?[0-9_.eE+-]{0,12}\Z")
+)
+def test_amount_pattern_matches_exactly_the_decimal_strings(text: str) -> None:
+    """The OpenAPI document's pattern is the parser's: a match is never refused as notation."""
+    try:
+        parse_amount(text)
+        decimal = True
+    except AmountError as err:
+        decimal = err.kind == "too_large"
+    assert bool(re.fullmatch(AMOUNT_PATTERN, text)) == decimal
 
 
 # --- transcript --------------------------------------------------------------

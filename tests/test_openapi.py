@@ -33,9 +33,10 @@ from schemathesis.specs.openapi.checks import (
 
 from lurkcoin.api.app import create_app
 from lurkcoin.api.openapi import PATH, build_document
+from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.core.errors import ERRORS
 
-DOCUMENT = build_document()
+DOCUMENT = build_document(ENDPOINTS)
 JSON_TYPE = "application/json; charset=utf-8"
 
 # The fuzzed server's login: its token is made up per run and imported with a

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lurkcoin.api import credentials, fallbacks, v3
+from lurkcoin.api import fallbacks
 from lurkcoin.api.keys import LEDGER_KEY
-from lurkcoin.api.metrics import add_metrics_routes
-from lurkcoin.api.openapi import add_openapi_routes
 from lurkcoin.api.replies import failure
+from lurkcoin.api.routes import ENDPOINTS
+from lurkcoin.api.routing import add_endpoints
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
@@ -129,8 +129,5 @@ def create_app(
     app.cleanup_ctx.append(_ledger_context(config, ledger))
     app.cleanup_ctx.append(_maintenance_context)
     app.cleanup_ctx.extend(extra_contexts)
-    v3.add_routes(app.router)
-    credentials.add_routes(app.router)
-    add_openapi_routes(app.router)
-    add_metrics_routes(app)
+    add_endpoints(app, ENDPOINTS)
     return app

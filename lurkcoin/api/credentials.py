@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from lurkcoin.api.auth import authenticate
-from lurkcoin.api.body import expect_handler, invalid_request, read_json_object
+from lurkcoin.api.body import invalid_request, read_json_object
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import success
 from lurkcoin.models import ApiKey
@@ -81,18 +80,3 @@ async def revoke_api_key(request: web.Request) -> web.StreamResponse:
         raise invalid_request()
     await request.app[LEDGER_KEY].revoke_api_key(server, key_id)
     return success(None)
-
-
-ROUTES: list[tuple[tuple[str, ...], str, Handler]] = [
-    (("POST",), "/v3/regenerate_token", regenerate_token),
-    (("POST",), "/v3/rotate_webhook_secret", rotate_webhook_secret),
-    (("POST",), "/v3/api_keys", create_api_key),
-    (("GET", "POST"), "/v3/list_api_keys", list_api_keys),
-    (("POST",), "/v3/revoke_api_key", revoke_api_key),
-]
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    for methods, path, handler in ROUTES:
-        for method in methods:
-            router.add_route(method, path, handler, expect_handler=expect_handler)

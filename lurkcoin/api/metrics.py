@@ -113,11 +113,6 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     )
 
 
-def add_metrics_routes(app: web.Application) -> None:
-    """Register ``GET /metrics`` (loopback clients only)."""
-    app.router.add_get("/metrics", metrics, allow_head=False)
-
-
 def parse_metrics(text: str) -> dict[str, float]:
     """Sample name -> value of a metrics page (labels are not used here)."""
     values: dict[str, float] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from lurkcoin.core.errors import ERRORS
-from lurkcoin.core.money import MAX_TARGET_BALANCE
+from lurkcoin.core.money import AMOUNT_PATTERN, MAX_TARGET_BALANCE
 from lurkcoin.ledger.credentials import MAX_LABEL_LENGTH, SCOPES
 from lurkcoin.ledger.engine import IDEMPOTENCY_KEY_MAX
 
@@ -37,13 +37,6 @@ MONEY: Schema = {
 }
 
 TARGET_BALANCE_MAX = MAX_TARGET_BALANCE // 100  # in lurkcoins
-
-# The decimal notation lurkcoin.core.money.parse_amount accepts inside a string:
-# an optional currency sign, '_' between digits, ".5" and "5.", exponents.
-_DIGITS = "[0-9]+(?:_[0-9]+)*"
-AMOUNT_PATTERN = (
-    f"^\u00a4?[+-]?(?:{_DIGITS}(?:\\.(?:{_DIGITS})?)?|\\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?$"
-)
 
 
 def money_input(

@@ -12,7 +12,6 @@ import re
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from lurkcoin import __version__
 from lurkcoin.api.auth import authenticate
@@ -20,7 +19,6 @@ from lurkcoin.api.body import (
     MISSING,
     JsonFields,
     clean_string,
-    expect_handler,
     invalid_request,
     read_json_object,
     read_optional_json_object,
@@ -280,33 +278,3 @@ async def set_webhook_url(request: web.Request) -> web.StreamResponse:
     # Keep the operator-set signing secret: the client only changes the URL.
     stored = await _ledger(request).set_webhook_url(server, url)
     return success(stored)
-
-
-# -- routing -----------------------------------------------------------------------
-
-_READ_METHODS = ("GET", "POST")  # every GET endpoint also answers POST
-
-ROUTES: list[tuple[tuple[str, ...], str, Handler]] = [
-    (_READ_METHODS, "/v3/summary", summary),
-    (("POST",), "/v3/pay", pay),
-    (_READ_METHODS, "/v3/balance", balance),
-    (_READ_METHODS, "/v3/history", history),
-    (("POST",), "/v3/exchange_rates", exchange_rates),
-    (_READ_METHODS, "/v3/pending_transactions", pending_transactions),
-    (("POST",), "/v3/acknowledge_transactions", acknowledge_transactions),
-    (("POST",), "/v3/reject_transactions", reject_transactions),
-    (_READ_METHODS, "/v3/target_balance", get_target_balance),
-    (("PUT",), "/v3/target_balance", set_target_balance),
-    (("POST",), "/v3/set_target_balance", set_target_balance),
-    (_READ_METHODS, "/v3/webhook_url", get_webhook_url),
-    (("PUT",), "/v3/webhook_url", set_webhook_url),
-    (("POST",), "/v3/set_webhook_url", set_webhook_url),
-    (_READ_METHODS, "/v3/version", version),
-]
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    """Register every /v3 endpoint (HEAD is not registered: the reference answers 405)."""
-    for methods, path, handler in ROUTES:
-        for method in methods:
-            router.add_route(method, path, handler, expect_handler=expect_handler)

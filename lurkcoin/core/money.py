@@ -46,6 +46,9 @@ _OTHER_NOTATION_RE = re.compile(
     rf")"
 )
 _CURRENCY_SIGN = "\u00a4"
+# The strings parse_amount reads as decimal numbers, as one plain regular
+# expression (for the OpenAPI document): the same pattern without its groups' names.
+AMOUNT_PATTERN = f"^{_CURRENCY_SIGN}?{re.sub(r'[(][?]P<[a-z_]+>', '(?:', _DECIMAL_RE.pattern)}$"
 
 
 class AmountError(ValueError):
