@@ -158,3 +158,46 @@ async def test_export_and_check_run_side_by_side_with_payments(ledger: Ledger) -
     )
     assert all(report.ok for report in results[1:3])
     assert json.loads(results[0]) and json.loads(results[3])
+
+
+def _record(name: str, balance: int, history: list[dict], pending: list[dict]) -> dict:
+    return {
+        "version": 0,
+        "name": name,
+        "balance": balance,
+        "target_balance": 0,
+        "history": history,
+        "pending_transactions": pending,
+        "token": f"tok-{name}",
+        "webhook_url": "",
+    }
+
+
+async def test_a_pending_payment_stays_with_the_server_that_lists_it(ledger: Ledger) -> None:
+    """ "Harbour" was called "Dock" when it was paid; a new server took the name "Dock"."""
+    paid = {
+        "id": "T5F5E1000-000000AA",
+        "source": "bob",
+        "source_server": "Payer",
+        "target": "alice",
+        "target_server": "Dock",
+        "amount": "3.0",
+        "sent_amount": "3.0",
+        "received_amount": "3.0",
+        "time": 1600000000,
+        "revertable": True,
+    }
+    backup = [
+        _record("Payer", 700, [paid], []),
+        _record("Harbour", 300, [paid], [paid]),
+        _record("Dock", 0, [], []),
+    ]
+    report = await ledger.import_backup(backup)
+    assert (report.transactions_created, report.pending) == (1, 1)
+    harbour, dock = ledger.require_server("harbour"), ledger.require_server("dock")
+    assert [t.id for t in await ledger.pending(harbour)] == [paid["id"]]
+    assert await ledger.pending(dock) == []
+    assert await ledger.acknowledge(dock, [paid["id"]]) == 0  # not Dock's to acknowledge
+    assert await ledger.acknowledge(harbour, [paid["id"]]) == 1
+    assert await ledger.pending(harbour) == []
+    assert (await ledger.check()).ok

@@ -159,6 +159,25 @@ def test_reference_refuses_when_b2_is_not_positive(local: int) -> None:
     assert info.value.code == "ERR_CANNOTAFFORD"
 
 
+@pytest.mark.parametrize(
+    ("balance", "target", "local", "lurkcoins"),
+    [
+        # base = 1000/300; 91 / base = 27.3, so b2 = 300 - 27 = 273 (not 272.7);
+        # rate = (1000/300 + 1000/273) / 2 = 3.4982; 91 / rate = 26.01 -> 26
+        # (with b2 = 272.7 it would be 25.99 -> 25).
+        (300, 1_000, 91, 26),
+        # base = 500/700; 57 / base = 79.8, so b2 = 700 - 79 = 621;
+        # 57 / rate = 75.03 -> 75 (with b2 = 620.2 it would be 74.98 -> 74).
+        (700, 500, 57, 75),
+    ],
+)
+def test_reference_spending_truncates_the_spend_before_the_new_balance(
+    balance: int, target: int, local: int, lurkcoins: int
+) -> None:
+    """b2 = b - x / base with x / base truncated to the cent (spec), not exact."""
+    assert to_lurkcoin(local, balance, target, "reference") == lurkcoins
+
+
 def test_integral_spending_examples() -> None:
     # b * (1 - exp(-y / G)): 100 local -> 10^7 * (1 - e^-0.1) = 951,625.8 cents.
     assert to_lurkcoin(10_000, FOXTROT.balance, FOXTROT.target_balance, "integral") == 951_625

@@ -294,8 +294,13 @@ async def test_a_failed_batch_member_rolls_back_alone(ledger: Ledger) -> None:
     await ledger.create_server("Alpha", balance=1_000)
     await ledger.create_server("Bravo")
 
+    alpha_id = ledger.require_server("alpha").id
+
     def explode(tx):  # type: ignore[no-untyped-def]
-        tx.post(tx.issuance_id, ledger.require_server("alpha").id, 5_000, adjustment_id=None)
+        # Valid writes first (an adjustment and its two entries, alpha's
+        # balance +5,000), then the failure: only ROLLBACK TO undoes them.
+        adjustment = tx.insert_adjustment(alpha_id, 5_000, "about to fail", 0)
+        tx.post(tx.issuance_id, alpha_id, 5_000, adjustment_id=adjustment)
         raise RuntimeError("boom")
 
     results = await asyncio.gather(
@@ -305,7 +310,21 @@ async def test_a_failed_batch_member_rolls_back_alone(ledger: Ledger) -> None:
         return_exceptions=True,
     )
     assert isinstance(results[1], LurkcoinError) and results[1].code == "ERR_INTERNALERROR"
+    assert not isinstance(results[0], BaseException)
+    assert not isinstance(results[2], BaseException)
     assert ledger.require_server("alpha").balance == 800
+    # The file, not only the cache: no adjustment, alpha's entries are the two payments.
+    conn = sqlite3.connect(ledger.config.database.path)
+    try:
+        kept = conn.execute("SELECT count(*) FROM adjustments WHERE amount = 5000").fetchone()
+        stored = conn.execute(
+            "SELECT balance, (SELECT sum(delta) FROM entries WHERE entries.server_id = servers.id) "
+            "FROM servers WHERE id = ?",
+            (alpha_id,),
+        ).fetchone()
+    finally:
+        conn.close()
+    assert kept == (0,) and stored == (800, 800)
     await assert_clean(ledger)
 
 

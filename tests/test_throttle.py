@@ -17,7 +17,9 @@ from lurkcoin.api.throttle import (
     THROTTLE_KEY,
     FailureCounter,
     LoginThrottle,
+    TooManyFailures,
     client_address,
+    throttle_key,
 )
 from lurkcoin.config import SecuritySection
 
@@ -275,6 +277,36 @@ def _request(remote: str, forwarded: list[str]) -> web.Request:
 def test_client_address(remote: str, forwarded: list[str], expected: str) -> None:
     throttle = LoginThrottle(10, 20, 60.0, ["10.0.0.0/8"])
     assert client_address(_request(remote, forwarded), throttle.trusted) == expected
+
+
+@pytest.mark.parametrize(
+    "address, key",
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # same /64
+        ("2001:0db8:0001:0002:0000:0000:0000:0009", "2001:db8:1:2::/64"),  # long spelling
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),  # the next /64
+        ("2001:db8:1:2:8000::", "2001:db8:1:2::/64"),  # top bit of the host half
+        ("::1", "::/64"),
+        ("192.0.2.1", "192.0.2.1"),  # IPv4: the address itself
+        ("192.0.2.2", "192.0.2.2"),
+        ("not-an-ip", "not-an-ip"),
+    ],
+)
+def test_throttle_key_groups_ipv6_by_64(address: str, key: str) -> None:
+    assert throttle_key(address) == key
+
+
+def test_failures_are_counted_against_the_clients_64() -> None:
+    throttle = LoginThrottle(2, 20, 60.0)
+    throttle.clock = lambda: 1000.0
+    first, second = (_request(f"2001:db8:1:2::{n}", []) for n in (1, 2))
+    assert throttle.address(first) == throttle.address(second) == "2001:db8:1:2::/64"
+    throttle.record_failure(throttle.address(first), None)
+    throttle.record_failure(throttle.address(second), None)
+    with pytest.raises(TooManyFailures):  # a third address of the same /64 is blocked too
+        throttle.check_address(_request("2001:db8:1:2::3", []))
+    throttle.check_address(_request("2001:db8:1:5::1", []))  # another /64 is not
 
 
 # -- the counter itself ---------------------------------------------------------------------

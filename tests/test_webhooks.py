@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from pathlib import Path
 
@@ -22,7 +23,12 @@ from webhook_helpers import (
 
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
-from lurkcoin.webhooks import DISPATCHER_KEY, render_delivery_states, webhook_context
+from lurkcoin.webhooks import (
+    DISPATCHER_KEY,
+    WebhookDispatcher,
+    render_delivery_states,
+    webhook_context,
+)
 
 
 @pytest.fixture
@@ -115,6 +121,37 @@ async def test_a_failing_receiver_gets_it_once_it_recovers(
         count = len(receiver.requests)
         await asyncio.sleep(0.3)
         assert len(receiver.requests) == count
+
+
+class LeastJitter(random.Random):
+    """Jitter always at its minimum: each retry comes after exactly half its ceiling."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+async def test_each_retry_waits_by_the_count_of_failures_so_far(
+    config: Config, receiver: Receiver
+) -> None:
+    """The dispatcher's own use of the schedule: after n failures, 2 s x 2^(n-1) (halved)."""
+    receiver.status = 500
+    config.webhooks.retry_cap = 600.0
+    ledger = await Ledger.open(config)
+    dispatcher = WebhookDispatcher(ledger, rng=LeastJitter())
+    await dispatcher.start()
+    try:
+        await setup_servers(ledger, receiver.url)
+        await pay(ledger)
+        waits = []
+        for failures in (1, 2):
+            state = await wait_state(ledger, lambda s, n=failures: s.attempts == n, timeout=3.0)
+            assert state.next_attempt_at is not None and state.last_attempt_at is not None
+            waits.append(state.next_attempt_at - state.last_attempt_at)
+        assert waits == [pytest.approx(1.0), pytest.approx(2.0)]
+        assert len(receiver.requests) == 2
+    finally:
+        await dispatcher.stop()
+        await ledger.close()
 
 
 @pytest.mark.slow
