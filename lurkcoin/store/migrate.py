@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import sys
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -19,22 +19,19 @@ class SchemaTooNew(Exception):
     """The database was written by a newer lurkcoin."""
 
 
-def migrations_dir() -> Path:
-    """The top-level migrations/ of a checkout, else the installed copy."""
-    here = Path(__file__).resolve().parent.parent.parent / "migrations"
-    if here.is_dir():
-        return here
-    return Path(sys.prefix) / "share" / "lurkcoin" / "migrations"
+def migrations_dir() -> Traversable:
+    """The migrations shipped inside the package (also from a zip or a --target install)."""
+    return files("lurkcoin.store").joinpath("migrations")
 
 
-def available_migrations(directory: Path | None = None) -> list[tuple[int, Path]]:
+def available_migrations(directory: Traversable | None = None) -> list[tuple[int, Traversable]]:
     directory = directory or migrations_dir()
     found = []
     for path in directory.iterdir():
         m = _NAME.match(path.name)
         if m:
             found.append((int(m.group(1)), path))
-    found.sort()
+    found.sort(key=lambda item: item[0])
     numbers = [n for n, _ in found]
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migrations in {directory} are not numbered 1..n: {numbers}")
@@ -45,7 +42,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, directory: Path | None = None) -> int:
+def migrate(conn: sqlite3.Connection, directory: Traversable | None = None) -> int:
     """Bring the schema up to date; returns the version now in force."""
     migrations = available_migrations(directory)
     latest = migrations[-1][0] if migrations else 0
