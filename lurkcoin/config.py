@@ -53,6 +53,12 @@ class ServerSection:
 
 
 @dataclass
+class ApiSection:
+    # Oldest API served: 2 serves /v2 and /v3, 3 answers every /v2 path as unknown.
+    min_version: int = _setting(2, low=2, high=3)
+
+
+@dataclass
 class DatabaseSection:
     path: str = "lurkcoin.db"
     synchronous: str = _setting("FULL", choices=("FULL", "EXTRA", "NORMAL"))
@@ -100,6 +106,7 @@ class Config:
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     admin: AdminSection = field(default_factory=AdminSection)
+    api: ApiSection = field(default_factory=ApiSection)
 
 
 def _sections(config: Config) -> dict[str, Any]:

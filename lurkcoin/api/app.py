@@ -23,6 +23,7 @@ from lurkcoin.api.replies import failure
 from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.api.routing import add_endpoints
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle
+from lurkcoin.api.v2 import V2_ENDPOINTS
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
@@ -115,7 +116,7 @@ async def _maintenance_context(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     config: Config, *, ledger: Ledger | None = None, extra_contexts: Iterable[CleanupContext] = ()
 ) -> web.Application:
-    """The web application serving the lurkcoinV3 API.
+    """The web application serving the lurkcoinV3 API, and lurkcoinV2 unless ``min_version = 3``.
 
     ``ledger``: an already open Ledger to use (the caller closes it);
     otherwise one is opened from ``config`` at startup and closed at cleanup.
@@ -130,4 +131,6 @@ def create_app(
     app.cleanup_ctx.append(_maintenance_context)
     app.cleanup_ctx.extend(extra_contexts)
     add_endpoints(app, ENDPOINTS)
+    if config.api.min_version <= 2:
+        add_endpoints(app, V2_ENDPOINTS)
     return app

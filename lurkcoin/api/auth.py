@@ -43,8 +43,8 @@ def _replace_each_byte(err: UnicodeError) -> tuple[str, int]:
 # Python's requests encodes a Basic user name as Latin-1, so "Ünï" arrives as
 # invalid UTF-8. Read byte by byte, each non-ASCII letter still becomes one
 # "_" in the uid, exactly as with the UTF-8 spelling (and as the reference).
-_EACH_BYTE = "lurkcoin-replace-each-byte"
-codecs.register_error(_EACH_BYTE, _replace_each_byte)
+EACH_BYTE = "lurkcoin-replace-each-byte"
+codecs.register_error(EACH_BYTE, _replace_each_byte)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ def parse_basic(header: str | None) -> Credentials | None:
         token_text = token.decode("utf-8")
     except UnicodeDecodeError:
         return None  # every stored token is text, so no match is possible
-    return Credentials(name.decode("utf-8", errors=_EACH_BYTE), token_text)
+    return Credentials(name.decode("utf-8", errors=EACH_BYTE), token_text)
 
 
 def parse_key(header: str | None) -> str | None:
@@ -151,23 +151,43 @@ async def authenticate(request: web.Request, *scopes: str) -> Server:
     only the server's own token logs in. Tokens and keys are looked up in
     memory and compared by hash in constant time (Ledger.authenticate).
     """
-    app = request.app
-    throttle = app[THROTTLE_KEY]
-    throttle.check_address(request)
     header = request.headers.get("Authorization")
-    ledger = app[LEDGER_KEY]
     credentials = parse_basic(header)
     if credentials is not None:
-        found = _login(ledger, credentials)
-        name: str | None = credentials.name
-    else:
-        key = parse_key(header)
-        if key is None:
-            raise invalid_login()  # no credentials at all: nothing was guessed
-        found = ledger.authenticate_key(key) if key else None
-        name = None
+        return await authenticate_credentials(request, credentials, *scopes)
+    throttle = request.app[THROTTLE_KEY]
+    throttle.check_address(request)
+    key = parse_key(header)
+    if key is None:
+        raise invalid_login()  # no credentials at all: nothing was guessed
+    ledger = request.app[LEDGER_KEY]
+    found = ledger.authenticate_key(key) if key else None
     if found is None:
-        raise _failed(request, throttle, ledger, name)
+        raise _failed(request, throttle, ledger, None)
+    return _allowed(found, scopes)
+
+
+async def authenticate_credentials(
+    request: web.Request, credentials: Credentials | None, *scopes: str
+) -> Server:
+    """Like :func:`authenticate`, for a name and token the caller read (lurkcoinV2 parameters).
+
+    ``None``: the request carried no credentials at all (401, not counted).
+    The token may also be a read-only key of the named server.
+    """
+    throttle = request.app[THROTTLE_KEY]
+    throttle.check_address(request)
+    if credentials is None:
+        raise invalid_login()
+    ledger = request.app[LEDGER_KEY]
+    found = _login(ledger, credentials)
+    if found is None:
+        raise _failed(request, throttle, ledger, credentials.name)
+    return _allowed(found, scopes)
+
+
+def _allowed(found: tuple[Server, ApiKey | None], scopes: tuple[str, ...]) -> Server:
+    """The server, unless a read-only key lacks one of the endpoint's scopes (403)."""
     server, api_key = found
     if api_key is not None and not (scopes and api_key.scopes.issuperset(scopes)):
         raise forbidden()

@@ -236,6 +236,12 @@ class Ledger:
             lambda tx: payments.acknowledge(tx, server.id, ids, _now()), light=True
         )
 
+    async def drop_oldest_pending(self, server: Server, count: int) -> int:
+        """Acknowledge the ``count`` oldest pending transactions (V2's remove_transactions)."""
+        return await self.store.write(
+            lambda tx: payments.drop_oldest(tx, server.id, count, _now()), light=True
+        )
+
     async def reject(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
         return await self.store.write(

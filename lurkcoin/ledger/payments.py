@@ -151,6 +151,18 @@ def acknowledge(tx: WriteTx, server_id: int, ids: Iterable[str], now: int) -> in
     return len(done)
 
 
+def drop_oldest(tx: WriteTx, server_id: int, count: int, now: int) -> int:
+    """lurkcoinV2's remove_transactions: the ``count`` oldest pending ones are done.
+
+    Nothing is refunded and nobody is notified; they are kept as acknowledged.
+    Asking for more than are pending drops all of them.
+    """
+    done = tx.oldest_pending(server_id, count)
+    for t in done:
+        tx.finish_transaction(t.seq, "acknowledged", now)
+    return len(done)
+
+
 def reject(tx: WriteTx, server_id: int, ids: Iterable[str], now: int) -> int:
     """Reject pending transactions and, in the same transaction, refund the revertable ones."""
     done = tx.pending_among(server_id, ids)

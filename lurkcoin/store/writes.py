@@ -221,6 +221,15 @@ class WriteTx:
         found.sort(key=lambda t: t.seq)
         return found
 
+    def oldest_pending(self, server_id: int, limit: int) -> list[Transaction]:
+        """The server's ``limit`` oldest pending transactions, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
+            "WHERE target_server_id = ? AND status = 'pending' ORDER BY seq LIMIT ?",
+            (server_id, limit),
+        ).fetchall()
+        return [transaction_from_row(r) for r in rows]
+
     def finish_transaction(
         self,
         seq: int,
