@@ -64,6 +64,10 @@ class DatabaseSection:
     synchronous: str = _setting("FULL", choices=("FULL", "EXTRA", "NORMAL"))
     # Most operations the single writer commits together in one transaction.
     max_batch: int = _setting(512, low=1)
+    # Megabytes the database file may grow to (0: no cap); beyond, writes answer 503.
+    max_size: int = _setting(0, low=0)
+    # Seconds between write probes while writes fail (disk full); also the Retry-After.
+    retry_interval: float = _setting(5.0, positive=True)
 
 
 @dataclass

@@ -7,7 +7,6 @@ from typing import Any
 from aiohttp import web
 
 from lurkcoin.api.jsonout import dumps_bytes
-from lurkcoin.api.throttle import TooManyFailures
 from lurkcoin.core.errors import LurkcoinError, error_body
 
 _FORCE_OK_VALUES = frozenset({"true", "yes", "y", "1"})
@@ -33,9 +32,9 @@ def force_ok(request: web.Request) -> bool:
 def failure(request: web.Request, err: LurkcoinError) -> web.Response:
     """The error reply: the body from error_body, the code's status unless X-Force-OK.
 
-    A throttled login keeps its Retry-After even when X-Force-OK makes it a 200.
+    A throttled login (429) or a full disk (503) keeps its Retry-After even when
+    X-Force-OK makes it a 200.
     """
     response = _json_response(error_body(err), 200 if force_ok(request) else err.status)
-    if isinstance(err, TooManyFailures):
-        response.headers.update(err.headers)
+    response.headers.update(err.headers)
     return response

@@ -22,7 +22,7 @@ in its module and pass it to ``add_endpoints`` beside this one.
 
 from __future__ import annotations
 
-from lurkcoin.api import credentials, metrics, openapi, v3
+from lurkcoin.api import credentials, health, metrics, openapi, v3
 from lurkcoin.api.openapi_schemas import (
     LABEL,
     NULL,
@@ -387,6 +387,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         reply="json",
     ),
     # -- operations: not part of the API document -------------------------------------
+    Endpoint(
+        "/healthz",
+        ("GET",),
+        health.healthz,
+        "Liveness: the process answers",
+        reply="text",
+        scopes=None,
+        documented=False,
+    ),
+    Endpoint(
+        "/readyz",
+        ("GET",),
+        health.readyz,
+        "Readiness: a round trip through the writer and a read (503 with the reason)",
+        reply="text",
+        scopes=None,
+        documented=False,
+    ),
     Endpoint(
         "/metrics",
         ("GET",),

@@ -18,13 +18,24 @@ from lurkcoin.api.app import LEDGER_KEY, create_app
 from lurkcoin.cli.commands import FIRST_SERVER_HINT, CliError
 from lurkcoin.config import Config
 from lurkcoin.ledger.engine import Ledger
+from lurkcoin.store.health import DISK_FULL
 from lurkcoin.webhooks import webhook_context
 
 
 async def _prepare_database(config: Config) -> int:
-    """Create or migrate the database before listening; returns how many servers it has."""
+    """Create or migrate the database before listening; returns how many servers it has.
+
+    A database that cannot be written is refused here rather than served with
+    every payment failing; a full disk is not (reads work, and writes resume
+    by themselves when space returns).
+    """
     ledger = await Ledger.open(config)
     try:
+        problem = await ledger.writes_blocked()
+        if problem is not None and problem != DISK_FULL:
+            raise CliError(
+                f"cannot write the database {Path(config.database.path).resolve()}: {problem}"
+            )
         return len(ledger.servers())
     finally:
         await ledger.close()

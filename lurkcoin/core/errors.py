@@ -6,6 +6,7 @@ the rest are ours and keep the same ``ERR_`` + upper-case shape.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 ERRORS: dict[str, tuple[int, str]] = {
@@ -63,8 +64,35 @@ class LurkcoinError(Exception):
         """HTTP status of the error (500 for a code missing from the table)."""
         return ERRORS.get(self.code, (_UNKNOWN_STATUS, ""))[0]
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra HTTP headers of the reply (Retry-After on a 429 or 503)."""
+        return {}
+
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+class ServiceUnavailable(LurkcoinError):
+    """The ledger cannot record changes now (a full disk...): HTTP 503 with Retry-After.
+
+    The code stays ERR_INTERNALERROR, which every old client already handles.
+    """
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(
+            "ERR_INTERNALERROR", "The ledger cannot record changes right now; try again later."
+        )
+        self.reason = reason
+        self.retry_after = max(1, math.ceil(retry_after))
+
+    @property
+    def status(self) -> int:
+        return 503
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 def error_body(err: LurkcoinError) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,7 +18,7 @@ from functools import partial
 from typing import Any, Callable, Iterable
 
 from lurkcoin.config import Config
-from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
 from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import clean_username, server_uid, username_too_long
 from lurkcoin.core.urls import normalise_webhook_url
@@ -68,6 +69,8 @@ class Ledger:
             config.database.path,
             synchronous=config.database.synchronous,
             max_batch=config.database.max_batch,
+            max_bytes=config.database.max_size * 1024 * 1024,
+            retry_interval=config.database.retry_interval,
         )
         self.cache = ServerCache()
         self.store.on_commit.append(self.cache.apply)
@@ -416,6 +419,34 @@ class Ledger:
         """Let queued writes finish (used by tests and shutdown)."""
         await self.store.write(lambda tx: None)
         await asyncio.sleep(0)
+
+    # -- operations ---------------------------------------------------------
+
+    async def readiness(self, timeout: float = 5.0) -> str | None:
+        """Why the ledger cannot serve now, or None: a round trip through the writer and a read."""
+        if self.store.health.problem is not None:
+            return self.store.health.problem
+        try:
+            async with asyncio.timeout(timeout):
+                await self.store.write(lambda tx: None, light=True)
+                if self.store.reader is None:
+                    return "the database is closed"
+                await self.store.reader.ping()
+        except TimeoutError:
+            return f"the database did not answer within {timeout:g} s"
+        except ServiceUnavailable as err:
+            return err.reason
+        except (LurkcoinError, sqlite3.Error) as err:
+            return f"the database failed: {err}"
+        return None
+
+    async def writes_blocked(self) -> str | None:
+        """Try a write that needs disk space: what stops it (read-only, full), or None."""
+        return await self.store.probe_writes()
+
+    def write_problem(self) -> str | None:
+        """The condition that stops writes now (a full disk...), or None."""
+        return self.store.health.problem
 
 
 def _no_constants(name: str) -> None:

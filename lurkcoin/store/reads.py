@@ -82,6 +82,10 @@ class Reader:
         self._turn = (self._turn + 1) % len(self._conns)
         return list(await self._conns[self._turn].execute_fetchall(sql, params))
 
+    async def ping(self) -> None:
+        """One trivial query: the reader threads answer."""
+        await self._rows("SELECT 1")
+
     async def _transactions(self, sql: str, params: tuple[object, ...]) -> list[Transaction]:
         return [transaction_from_row(r) for r in await self._rows(sql, params)]
 

@@ -29,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
 from lurkcoin.models import ApiKey, Server
+from lurkcoin.store.health import WriteHealth, storage_problem
 from lurkcoin.store.migrate import migrate
 from lurkcoin.store.reads import Reader
 from lurkcoin.store.rows import SERVER_COLUMNS, server_from_row
@@ -71,10 +72,24 @@ def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
 class SqliteStore:
     """Owns the database file: migrations, the writer thread and the readers."""
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        max_batch: int = 512,
+        max_bytes: int = 0,
+        retry_interval: float = 5.0,
+    ) -> None:
         self.path = path
         self.synchronous = synchronous
         self.max_batch = max_batch
+        # 0: no cap on the file's size; else writes beyond it fail like a full disk.
+        self.max_bytes = max_bytes
+        # While writes fail (disk full...): how often to probe, and the Retry-After.
+        self.retry_interval = retry_interval
+        self.health = WriteHealth(path)
+        self._probe: asyncio.TimerHandle | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lurkcoin-writer")
         self._conn: sqlite3.Connection | None = None
         self._queue: asyncio.Queue[_Queued] | None = None
@@ -106,6 +121,8 @@ class SqliteStore:
         try:
             _configure(conn, self.synchronous)
             migrate(conn)
+            if self.max_bytes:
+                self._limit_pages(conn, self.max_bytes)
         except BaseException:
             conn.close()
             raise
@@ -115,7 +132,28 @@ class SqliteStore:
         )
         self._data_version = self._current_data_version()
 
+    @staticmethod
+    def _limit_pages(conn: sqlite3.Connection, max_bytes: int | None) -> None:
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        # SQLite's own ceiling when uncapped; it never goes below the current size.
+        pages = max_bytes // page_size if max_bytes else 0xFFFFFFFE
+        conn.execute(f"PRAGMA max_page_count = {max(1, pages)}")
+
+    async def set_size_limit(self, max_bytes: int | None) -> None:
+        """Cap the database file's size (None: no cap), as ``[database] max_size`` does."""
+        self.max_bytes = max_bytes or 0
+
+        def apply() -> None:
+            assert self._conn is not None
+            self._limit_pages(self._conn, max_bytes)
+
+        async with self._lock:
+            await self._on_thread(apply)
+
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
         if self._task is not None:
             self._task.cancel()
             try:
@@ -163,12 +201,13 @@ class SqliteStore:
                     results, outcome = await self._commit_batch(
                         ops, all(light for _, _, light in batch)
                     )
-            except Exception:  # the batch as a whole failed: nothing was committed
-                log.exception("write batch failed")
+            except Exception as exc:  # the batch as a whole failed: nothing was committed
+                error = self._batch_failed(exc)
                 for _, fut, _ in batch:
                     if not fut.done():
-                        fut.set_exception(LurkcoinError("ERR_INTERNALERROR"))
+                        fut.set_exception(error)
                 continue
+            self.health.succeeded()
             self.batches += 1
             self.batched_operations += len(batch)
             for callback in self.on_commit:
@@ -183,6 +222,36 @@ class SqliteStore:
                     fut.set_result(value)
                 else:
                     fut.set_exception(value)
+
+    def _batch_failed(self, exc: Exception) -> LurkcoinError:
+        """The error every caller of a failed batch gets; a full disk is a 503, not a bug."""
+        reason = storage_problem(exc)
+        if reason is None:
+            log.exception("write batch failed")
+            return LurkcoinError("ERR_INTERNALERROR")
+        self.health.failed(reason, exc)
+        if self._probe is None:
+            loop = asyncio.get_running_loop()
+            self._probe = loop.call_later(self.retry_interval, self._send_probe)
+        return ServiceUnavailable(reason, self.retry_interval)
+
+    def _send_probe(self) -> None:
+        """While writes fail, try one that needs disk space, so service resumes by itself."""
+        self._probe = None
+        if self._queue is None or self.health.problem is None:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Nobody awaits the probe: its outcome only moves self.health.
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._queue.put_nowait((lambda tx: tx.probe_space(), fut, False))
+
+    async def probe_writes(self) -> str | None:
+        """Try a write that needs disk space now; the problem if it fails, else None."""
+        try:
+            await self.write(lambda tx: tx.probe_space())
+        except ServiceUnavailable as err:
+            return err.reason
+        return None
 
     async def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the writer thread; the caller holds ``_lock``.
@@ -265,6 +334,8 @@ class SqliteStore:
             try:
                 value = op(tx)
             except Exception as exc:
+                if storage_problem(exc) is not None:
+                    raise  # the disk, not this operation: the whole batch fails alike
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 tx.changed_servers = changed_before

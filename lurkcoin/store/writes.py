@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any, Iterable
 
 from lurkcoin.models import ApiKey, Server, Transaction
+from lurkcoin.store.health import probe_space
 from lurkcoin.store.rows import (
     API_KEY_COLUMNS,
     SERVER_COLUMNS,
@@ -43,6 +44,10 @@ class WriteTx:
         self.changed_servers: set[int] = set()
         # Servers with a fresh webhook notification, for the dispatcher.
         self.notified_servers: set[int] = set()
+
+    def probe_space(self) -> None:
+        """A write that needs disk space and leaves nothing (the writer's recovery probe)."""
+        probe_space(self._conn)
 
     # -- servers -----------------------------------------------------------
 
