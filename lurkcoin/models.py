@@ -57,3 +57,42 @@ class Transaction:
     refund_of: str | None = None
     refund_id: str | None = None
     refund_failed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of the audit log; ``before``/``after`` are JSON text (or None)."""
+
+    id: int
+    at: int
+    actor: str
+    address: str
+    action: str
+    subject: str
+    before: str | None
+    after: str | None
+    reason: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSession:
+    """A signed-in browser; the session id itself is never stored."""
+
+    id_hash: bytes
+    user: str
+    address: str
+    created_at: float
+    last_seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DailyTotals:
+    """One day of the rollup: transactions a server sent and received (lurkcoin cents)."""
+
+    day: int
+    sent_count: int
+    sent_volume: int
+    received_count: int
+    received_volume: int

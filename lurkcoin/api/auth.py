@@ -25,6 +25,7 @@ from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle, TooManyFailures
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
+from lurkcoin.ledger.audit import Actor
 from lurkcoin.ledger.credentials import KEY_PREFIX
 from lurkcoin.models import ApiKey, Server
 
@@ -192,3 +193,9 @@ def _allowed(found: tuple[Server, ApiKey | None], scopes: tuple[str, ...]) -> Se
     if api_key is not None and not (scopes and api_key.scopes.issuperset(scopes)):
         raise forbidden()
     return server
+
+
+def server_actor(request: web.Request, server: Server) -> Actor:
+    """A server changing its own settings, as the audit log names it."""
+    throttle = request.app[THROTTLE_KEY]
+    return Actor(f"server:{server.name}", throttle.address(request))

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lurkcoin.api.auth import authenticate
+from lurkcoin.api.auth import authenticate, server_actor
 from lurkcoin.api.body import invalid_request, read_json_object
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import success
@@ -36,14 +36,18 @@ def key_object(key: ApiKey) -> dict[str, Any]:
 async def regenerate_token(request: web.Request) -> web.StreamResponse:
     """A new token; the old one keeps working until the new one is first used."""
     server = await authenticate(request)
-    token = await request.app[LEDGER_KEY].regenerate_token(server, keep_old=True)
+    token = await request.app[LEDGER_KEY].regenerate_token(
+        server, keep_old=True, actor=server_actor(request, server)
+    )
     return success(token)
 
 
 async def rotate_webhook_secret(request: web.Request) -> web.StreamResponse:
     """A new signing secret (``whsec_...``); deliveries carry only its signature from now on."""
     server = await authenticate(request)
-    return success(await rotate_secret(request.app[LEDGER_KEY], server))
+    return success(
+        await rotate_secret(request.app[LEDGER_KEY], server, actor=server_actor(request, server))
+    )
 
 
 async def create_api_key(request: web.Request) -> web.StreamResponse:
@@ -54,7 +58,9 @@ async def create_api_key(request: web.Request) -> web.StreamResponse:
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         raise invalid_request()
     label = fields.string("label")
-    info, key = await request.app[LEDGER_KEY].create_api_key(server, scopes, label)
+    info, key = await request.app[LEDGER_KEY].create_api_key(
+        server, scopes, label, actor=server_actor(request, server)
+    )
     return success(
         {
             "id": info.id,
@@ -78,5 +84,7 @@ async def revoke_api_key(request: web.Request) -> web.StreamResponse:
     key_id = (await read_json_object(request)).get("id")
     if isinstance(key_id, bool) or not isinstance(key_id, int) or not 0 < key_id < _MAX_ID:
         raise invalid_request()
-    await request.app[LEDGER_KEY].revoke_api_key(server, key_id)
+    await request.app[LEDGER_KEY].revoke_api_key(
+        server, key_id, actor=server_actor(request, server)
+    )
     return success(None)

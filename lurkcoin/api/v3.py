@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from lurkcoin import __version__
-from lurkcoin.api.auth import authenticate
+from lurkcoin.api.auth import authenticate, server_actor
 from lurkcoin.api.body import (
     MISSING,
     JsonFields,
@@ -276,5 +276,7 @@ async def set_webhook_url(request: web.Request) -> web.StreamResponse:
     server = await authenticate(request)
     url = _webhook_url_field(await read_json_object(request))
     # Keep the operator-set signing secret: the client only changes the URL.
-    stored = await _ledger(request).set_webhook_url(server, url)
+    stored = await _ledger(request).set_webhook_url(
+        server, url, actor=server_actor(request, server)
+    )
     return success(stored)

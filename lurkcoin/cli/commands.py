@@ -352,6 +352,7 @@ async def check(ledger: Ledger, args: argparse.Namespace) -> int:
             f"  - {t.id}: {format_balance(t.amount)} from {t.source}@{t.source_server} "
             f"to {t.target}@{t.target_server}: {t.refund_failed}"
         )
+    print(f"Audit log: {report.audit_entries} entries")
     print(f"Problems: {len(report.problems) or 'none'}")
     for problem in report.problems:
         print(f"  - {problem}")

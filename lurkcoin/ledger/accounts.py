@@ -8,6 +8,7 @@ from __future__ import annotations
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.money import MAX_TARGET_BALANCE
 from lurkcoin.core.names import server_uid
+from lurkcoin.ledger import payments
 from lurkcoin.models import Server
 from lurkcoin.store.writes import WriteTx
 
@@ -109,3 +110,13 @@ def delete_server(tx: WriteTx, server_id: int, now: int) -> None:
     tx.clear_webhook(server.id)
     tx.revoke_all_api_keys(server.id, now)
     tx.update_server(server.id, now, deleted_at=now, token_hash=None, next_token_hash=None)
+
+
+def drain_to_issuance(tx: WriteTx, server_id: int, reason: str, now: int) -> None:
+    """Empty a server before deletion: acknowledge what waits for it, hand its balance back."""
+    if not reason.strip():
+        raise LurkcoinError("ERR_INVALIDREQUEST", "Moving a balance to issuance needs a reason.")
+    payments.acknowledge(tx, server_id, tx.pending_ids(server_id), now)
+    server = _live(tx, server_id)
+    if server.balance:
+        adjust_balance(tx, server_id, -server.balance, reason, now)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
@@ -23,6 +23,7 @@ from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import clean_username, server_uid, username_too_long
 from lurkcoin.core.urls import normalise_webhook_url
 from lurkcoin.ledger import accounts, credentials, payments
+from lurkcoin.ledger.audit import Actor, audited
 from lurkcoin.ledger.backup import (
     BackupError,
     ImportReport,
@@ -31,11 +32,16 @@ from lurkcoin.ledger.backup import (
     server_json,
 )
 from lurkcoin.ledger.cache import ServerCache
+from lurkcoin.ledger.console import ConsoleMixin
 from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_token, token_matches
 from lurkcoin.models import ApiKey, Server, Transaction
+from lurkcoin.store.reads import Reader
 from lurkcoin.store.sqlite import BatchOutcome, SqliteStore
+from lurkcoin.store.writes import WriteTx
+
+T = TypeVar("T")
 
 IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEEP_SECONDS = 24 * 3600
@@ -48,6 +54,7 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     failed_refunds: list[Transaction] = field(default_factory=list)
     circulating: int = 0
+    audit_entries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -58,7 +65,7 @@ def _now() -> int:
     return int(time.time())
 
 
-class Ledger:
+class Ledger(ConsoleMixin):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.rules = Rules(
@@ -78,6 +85,9 @@ class Ledger:
         self._api_keys: dict[bytes, ApiKey] = {}
         # Token promotions in flight (kept so they are not garbage collected).
         self._background: set[asyncio.Task[None]] = set()
+        # Whom the audit log names for a change made without an explicit actor:
+        # the operator running the CLI (the console always names its user).
+        self.default_actor = Actor.local()
 
     @classmethod
     async def open(cls, config: Config) -> "Ledger":
@@ -191,7 +201,7 @@ class Ledger:
         """The exchange_rates answer: ``amount`` from ``source``'s currency to ``target``'s."""
         return payments.quote(self.cache.by_name, source, target, amount, self.rules)
 
-    def _reader(self):  # type: ignore[no-untyped-def]
+    def _reader(self) -> Reader:
         if self.store.reader is None:
             raise RuntimeError("ledger is closed")
         return self.store.reader
@@ -253,6 +263,29 @@ class Ledger:
 
     # -- accounts -------------------------------------------------------------
 
+    async def change(
+        self,
+        op: Callable[[WriteTx], T],
+        *,
+        action: str,
+        actor: Actor | None,
+        server_id: int | None = None,
+        reason: str = "",
+        detail: Callable[[T], Any] | None = None,
+    ) -> T:
+        """Run an operator's change and its audit entry in one transaction."""
+        return await self.store.write(
+            audited(
+                op,
+                actor=actor or self.default_actor,
+                action=action,
+                now=_now(),
+                server_id=server_id,
+                reason=reason,
+                detail=detail,
+            )
+        )
+
     async def create_server(
         self,
         name: str,
@@ -260,11 +293,12 @@ class Ledger:
         balance: int = 0,
         target_balance: int = 0,
         webhook_url: str | None = None,
+        actor: Actor | None = None,
     ) -> tuple[Server, str]:
         """Returns the new server and its token (shown once, stored hashed)."""
         token = new_token()
         url = normalise_webhook_url(webhook_url) if webhook_url else None
-        server = await self.store.write(
+        server = await self.change(
             lambda tx: accounts.create_server(
                 tx,
                 name=name,
@@ -273,41 +307,67 @@ class Ledger:
                 token_hash=hash_token(token),
                 webhook_url=url,
                 now=_now(),
-            )
+            ),
+            action="create-server",
+            actor=actor,
         )
         return server, token
 
-    async def adjust_balance(self, name: str, delta: int, reason: str) -> Server:
+    async def adjust_balance(
+        self, name: str, delta: int, reason: str, *, actor: Actor | None = None
+    ) -> Server:
         server = self.require_server(name)
-        return await self.store.write(
-            lambda tx: accounts.adjust_balance(tx, server.id, delta, reason, _now())
+        return await self.change(
+            lambda tx: accounts.adjust_balance(tx, server.id, delta, reason, _now()),
+            action="adjust-balance",
+            actor=actor,
+            server_id=server.id,
+            reason=reason,
+            detail=lambda _: {"amount": delta},
         )
 
-    async def set_target_balance(self, server: Server | str, cents: int) -> None:
+    async def set_target_balance(
+        self, server: Server | str, cents: int, *, actor: Actor | None = None
+    ) -> None:
         s = self.require_server(server) if isinstance(server, str) else server
-        await self.store.write(lambda tx: accounts.set_target_balance(tx, s.id, cents, _now()))
+        await self.change(
+            lambda tx: accounts.set_target_balance(tx, s.id, cents, _now()),
+            action="set-target-balance",
+            actor=actor,
+            server_id=s.id,
+        )
 
-    async def regenerate_token(self, server: Server | str, *, keep_old: bool = True) -> str:
+    async def regenerate_token(
+        self, server: Server | str, *, keep_old: bool = True, actor: Actor | None = None
+    ) -> str:
         """A new token; with ``keep_old`` the old one works until the new one is used."""
         s = self.require_server(server) if isinstance(server, str) else server
         token = new_token()
         digest = hash_token(token)
-        await self.store.write(
-            lambda tx: credentials.rotate_token(tx, s.id, digest, keep_old, _now())
+        await self.change(
+            lambda tx: credentials.rotate_token(tx, s.id, digest, keep_old, _now()),
+            action="regenerate-token",
+            actor=actor,
+            server_id=s.id,
+            detail=lambda _: {"old_token_kept_until_first_use": keep_old},
         )
         return token
 
     async def create_api_key(
-        self, server: Server, scopes: Iterable[str], label: str = ""
+        self, server: Server, scopes: Iterable[str], label: str = "", *, actor: Actor | None = None
     ) -> tuple[ApiKey, str]:
         """A new read-only key (returned once, stored hashed)."""
         key = new_api_key()
         digest = hash_token(key)
         wanted = frozenset(scopes)
-        keys = await self.store.write(
+        keys = await self.change(
             lambda tx: credentials.create_api_key(
                 tx, server.id, digest, key[:10], wanted, label, _now()
-            )
+            ),
+            action="create-api-key",
+            actor=actor,
+            server_id=server.id,
+            detail=lambda _: {"prefix": key[:10], "scopes": sorted(wanted), "label": label},
         )
         self._set_api_keys(keys)
         return self._api_keys[digest], key
@@ -317,28 +377,55 @@ class Ledger:
             (k for k in self._api_keys.values() if k.server_id == server.id), key=lambda k: k.id
         )
 
-    async def revoke_api_key(self, server: Server, key_id: int) -> None:
+    async def revoke_api_key(
+        self, server: Server, key_id: int, *, actor: Actor | None = None
+    ) -> None:
         self._set_api_keys(
-            await self.store.write(
-                lambda tx: credentials.revoke_api_key(tx, server.id, key_id, _now())
+            await self.change(
+                lambda tx: credentials.revoke_api_key(tx, server.id, key_id, _now()),
+                action="revoke-api-key",
+                actor=actor,
+                server_id=server.id,
+                detail=lambda _: {"key_id": key_id},
             )
         )
 
-    async def set_webhook_url(self, server: Server | str, url: str | None) -> str | None:
+    async def set_webhook_url(
+        self, server: Server | str, url: str | None, *, actor: Actor | None = None
+    ) -> str | None:
         """Normalise and store (or clear) the webhook URL; returns what was stored.
 
         A signing secret is kept while the server has a URL and dropped with it.
         """
         s = self.require_server(server) if isinstance(server, str) else server
         normalised = normalise_webhook_url(url) if url is not None else None
-        await self.store.write(
-            lambda tx: accounts.set_webhook_keeping_secret(tx, s.id, normalised, _now())
+        await self.change(
+            lambda tx: accounts.set_webhook_keeping_secret(tx, s.id, normalised, _now()),
+            action="set-webhook",
+            actor=actor,
+            server_id=s.id,
         )
         return normalised
 
-    async def delete_server(self, name: str) -> None:
+    async def delete_server(
+        self, name: str, *, actor: Actor | None = None, drain_reason: str | None = None
+    ) -> None:
+        """Delete a server; with ``drain_reason``, first acknowledge what is pending for it
+        and move its balance to the issuance account (all in the same transaction)."""
         server = self.require_server(name)
-        await self.store.write(lambda tx: accounts.delete_server(tx, server.id, _now()))
+
+        def run(tx: WriteTx) -> None:
+            if drain_reason is not None:
+                accounts.drain_to_issuance(tx, server.id, drain_reason, _now())
+            accounts.delete_server(tx, server.id, _now())
+
+        await self.change(
+            run,
+            action="delete-server",
+            actor=actor,
+            server_id=server.id,
+            reason=drain_reason or "",
+        )
         self._set_api_keys([k for k in self._api_keys.values() if k.server_id != server.id])
 
     async def expire_idempotency_keys(self) -> int:
@@ -347,7 +434,7 @@ class Ledger:
 
     # -- backups ---------------------------------------------------------------
 
-    async def import_backup(self, data: Any) -> ImportReport:
+    async def import_backup(self, data: Any, *, actor: Actor | None = None) -> ImportReport:
         """Import a lurkcoin-core backup (parsed list, or its JSON text): all or nothing."""
         if isinstance(data, (str, bytes)):
             try:
@@ -355,7 +442,12 @@ class Ledger:
             except ValueError as exc:
                 raise BackupError(f"not valid JSON: {exc}") from None
         records, transactions = parse_backup(data)
-        return await self.store.write(lambda tx: import_records(tx, records, transactions, _now()))
+        return await self.change(
+            lambda tx: import_records(tx, records, transactions, _now()),
+            action="import",
+            actor=actor,
+            detail=dataclasses.asdict,
+        )
 
     async def export_backup(self) -> str:
         """Every live server in the lurkcoin-core backup format, as JSON text."""
@@ -412,6 +504,10 @@ class Ledger:
             report.problems.append(
                 f"transaction {txn_id}: its refund link does not lead to a refund of it"
             )
+        report.problems += await self.rollup_problems()
+        entries, breaks = await self.verify_audit()
+        report.audit_entries = entries
+        report.problems += [f"audit log entry #{b.entry_id}: {b.why}" for b in breaks]
         report.circulating = sum(s.balance for s in self.cache.servers())
         return report
 

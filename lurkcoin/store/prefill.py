@@ -70,6 +70,27 @@ _HISTORY = (
     ),
 )
 
+# The chunk's transactions counted into the daily rollup, as a live payment
+# does one at a time (WriteTx._roll_up). "WHERE true" tells SQLite's parser
+# that ON CONFLICT belongs to the INSERT, not to a join.
+_ROLLUP = """
+INSERT INTO daily_rollup (server_id, day, sent_count, sent_volume, received_count,
+    received_volume)
+SELECT server_id, day, SUM(sc), SUM(sv), SUM(rc), SUM(rv) FROM (
+    SELECT 0 AS server_id, time / 86400 AS day, 1 AS sc, amount AS sv, 1 AS rc, amount AS rv
+    FROM transactions WHERE seq > :after
+    UNION ALL
+    SELECT source_server_id, time / 86400, 1, amount, 0, 0 FROM transactions WHERE seq > :after
+    UNION ALL
+    SELECT target_server_id, time / 86400, 0, 0, 1, amount FROM transactions WHERE seq > :after)
+WHERE true GROUP BY server_id, day
+ON CONFLICT (server_id, day) DO UPDATE SET
+    sent_count = sent_count + excluded.sent_count,
+    sent_volume = sent_volume + excluded.sent_volume,
+    received_count = received_count + excluded.received_count,
+    received_volume = received_volume + excluded.received_volume
+"""
+
 _BALANCE = "UPDATE servers SET balance = balance + ? WHERE id = ?"
 
 
@@ -130,6 +151,7 @@ def _fill(
         )
         for sql in (*_ENTRIES, *_HISTORY):
             conn.execute(sql, (last_seq,))
+        conn.execute(_ROLLUP, {"after": last_seq})
         deltas = ring_deltas(last_seq + 1, last_seq + count, ring)
         changes = [(d, sid) for d, (sid, _) in zip(deltas, servers, strict=True) if d]
         conn.executemany(_BALANCE, changes)

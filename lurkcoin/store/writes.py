@@ -34,6 +34,21 @@ _SERVER_FIELDS = {
 }
 
 
+def _rollup_upsert(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO daily_rollup (server_id, day, sent_count, sent_volume, received_count, "
+        f"received_volume) VALUES {values} ON CONFLICT (server_id, day) DO UPDATE SET "
+        "sent_count = sent_count + excluded.sent_count, "
+        "sent_volume = sent_volume + excluded.sent_volume, "
+        "received_count = received_count + excluded.received_count, "
+        "received_volume = received_volume + excluded.received_volume"
+    )
+
+
+_ROLLUP_UPSERT = {n: _rollup_upsert(n) for n in (1, 2, 3)}
+
+
 class WriteTx:
     """Write access to the ledger tables inside the current transaction."""
 
@@ -179,7 +194,25 @@ class WriteTx:
                 int(imported),
             ),
         )
+        self._roll_up(t)
         return int(cur.lastrowid or 0)
+
+    def _roll_up(self, t: Transaction) -> None:
+        """Count the transaction in its day's rollup rows: in total, for its source and target.
+
+        One statement, whatever the number of rows: one more statement costs a
+        payment about as much as the rows it touches (see ``post``).
+        """
+        day = t.time // 86400
+        rows: list[tuple[int, int, int, int, int, int]] = [(0, day, 1, t.amount, 1, t.amount)]
+        if t.source_server_id is not None and t.source_server_id == t.target_server_id:
+            rows.append((t.source_server_id, day, 1, t.amount, 1, t.amount))
+        else:
+            if t.source_server_id is not None:
+                rows.append((t.source_server_id, day, 1, t.amount, 0, 0))
+            if t.target_server_id is not None:
+                rows.append((t.target_server_id, day, 0, 0, 1, t.amount))
+        self._conn.execute(_ROLLUP_UPSERT[len(rows)], [v for row in rows for v in row])
 
     def add_history(self, server_id: int, seq: int, pos: int | None = None) -> None:
         """Show a transaction in a server's history at ``pos`` (default: its seq)."""
@@ -234,6 +267,15 @@ class WriteTx:
             (server_id, limit),
         ).fetchall()
         return [transaction_from_row(r) for r in rows]
+
+    def pending_ids(self, server_id: int) -> list[str]:
+        """Every transaction waiting for the server, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id FROM transactions WHERE target_server_id = ? AND status = 'pending' "
+            "ORDER BY seq",
+            (server_id,),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def finish_transaction(
         self,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.urls import normalise_webhook_url
 from lurkcoin.ledger import accounts
+from lurkcoin.ledger.audit import Actor
 from lurkcoin.models import Server
 from lurkcoin.store import webhooks as outbox
 from lurkcoin.store.webhooks import DeliveryState
@@ -35,7 +36,12 @@ def _set_webhook(
 
 
 async def set_webhook(
-    ledger: Ledger, server: Server | str, url: str | None, *, sign: bool | None = None
+    ledger: Ledger,
+    server: Server | str,
+    url: str | None,
+    *,
+    sign: bool | None = None,
+    actor: Actor | None = None,
 ) -> tuple[str | None, str | None]:
     """Store (or, with None, clear) a server's webhook URL; returns (stored URL, new secret).
 
@@ -45,8 +51,11 @@ async def set_webhook(
     s = ledger.require_server(server) if isinstance(server, str) else server
     normalised = normalise_webhook_url(url) if url is not None else None
     fresh = new_signing_secret()
-    await ledger.store.write(
-        lambda tx: _set_webhook(tx, s.id, normalised, sign, fresh, int(time.time()))
+    await ledger.change(
+        lambda tx: _set_webhook(tx, s.id, normalised, sign, fresh, int(time.time())),
+        action="set-webhook" if normalised else "clear-webhook",
+        actor=actor,
+        server_id=s.id,
     )
     return normalised, fresh if sign and normalised is not None else None
 
@@ -60,7 +69,7 @@ def _set_secret(tx: WriteTx, server_id: int, secret: str | None, now: int) -> No
     tx.update_server(server_id, now, webhook_secret=secret)
 
 
-async def rotate_secret(ledger: Ledger, server: Server | str) -> str:
+async def rotate_secret(ledger: Ledger, server: Server | str, *, actor: Actor | None = None) -> str:
     """Replace the server's signing secret (starting signing if it had none); returns it.
 
     The old secret stops working at once: deliveries after this carry only
@@ -68,14 +77,26 @@ async def rotate_secret(ledger: Ledger, server: Server | str) -> str:
     """
     s = ledger.require_server(server) if isinstance(server, str) else server
     secret = new_signing_secret()
-    await ledger.store.write(lambda tx: _set_secret(tx, s.id, secret, int(time.time())))
+    await ledger.change(
+        lambda tx: _set_secret(tx, s.id, secret, int(time.time())),
+        action="rotate-webhook-secret",
+        actor=actor,
+        server_id=s.id,
+    )
     return secret
 
 
-async def remove_secret(ledger: Ledger, server: Server | str) -> None:
+async def remove_secret(
+    ledger: Ledger, server: Server | str, *, actor: Actor | None = None
+) -> None:
     """Stop signing the server's deliveries (they become exactly the reference's request)."""
     s = ledger.require_server(server) if isinstance(server, str) else server
-    await ledger.store.write(lambda tx: _set_secret(tx, s.id, None, int(time.time())))
+    await ledger.change(
+        lambda tx: _set_secret(tx, s.id, None, int(time.time())),
+        action="remove-webhook-secret",
+        actor=actor,
+        server_id=s.id,
+    )
 
 
 def _when(at: float | None) -> str:
