@@ -103,6 +103,17 @@ class AdminSection:
 
 
 @dataclass
+class LoggingSection:
+    level: str = _setting("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    # "text" for people, "json" (one object per line) for log shippers.
+    format: str = _setting("text", choices=("text", "json"))
+    # Empty: standard error. Reopened on SIGHUP (for logrotate).
+    file: str = _setting("", may_be_empty=True)
+    # One line per request (method, path, status, duration, bytes, client, account, id).
+    access_log: bool = True
+
+
+@dataclass
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
@@ -110,6 +121,7 @@ class Config:
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     admin: AdminSection = field(default_factory=AdminSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
     api: ApiSection = field(default_factory=ApiSection)
 
 
@@ -251,6 +263,8 @@ def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
 
 def _convert(kind: Any, rules: Mapping[str, Any], value: Any, from_env: bool) -> Any:
     """The value as ``kind`` once it follows the field's rules, else ValueError."""
+    if rules.get("may_be_empty") and value == "":
+        return ""
     converter = _to_cents if rules.get("money") else _CONVERTERS[kind]
     result: Any = converter(value, from_env)
     _check_entries(rules, result)

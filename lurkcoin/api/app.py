@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lurkcoin.api import fallbacks
+from lurkcoin.api.access import log_access, request_id_middleware
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import failure
 from lurkcoin.api.routes import ENDPOINTS
@@ -124,9 +125,10 @@ def create_app(
     (the webhook dispatcher goes here). A caller may also append to
     ``app.cleanup_ctx`` before the app starts; those run last.
     """
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[request_id_middleware, error_middleware])
     app[THROTTLE_KEY] = LoginThrottle.from_config(config.security)
     app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(log_access)
     app.cleanup_ctx.append(_ledger_context(config, ledger))
     app.cleanup_ctx.append(_maintenance_context)
     app.cleanup_ctx.extend(extra_contexts)

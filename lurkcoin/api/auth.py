@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lurkcoin.api.access import set_account
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle, TooManyFailures
 from lurkcoin.core.errors import LurkcoinError
@@ -165,7 +166,9 @@ async def authenticate(request: web.Request, *scopes: str) -> Server:
     found = ledger.authenticate_key(key) if key else None
     if found is None:
         raise _failed(request, throttle, ledger, None)
-    return _allowed(found, scopes)
+    server = _allowed(found, scopes)
+    set_account(request, server.uid)
+    return server
 
 
 async def authenticate_credentials(
@@ -184,7 +187,9 @@ async def authenticate_credentials(
     found = _login(ledger, credentials)
     if found is None:
         raise _failed(request, throttle, ledger, credentials.name)
-    return _allowed(found, scopes)
+    server = _allowed(found, scopes)
+    set_account(request, server.uid)
+    return server
 
 
 def _allowed(found: tuple[Server, ApiKey | None], scopes: tuple[str, ...]) -> Server:

@@ -25,6 +25,7 @@ from lurkcoin.cli.commands import (
 )
 from lurkcoin.config import Config, ConfigError, config_file, load_config
 from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.logs import hold_records
 from lurkcoin.store.migrate import SchemaTooNew
 
 PROG = "lurkcoin"
@@ -197,9 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version or a usage error, already printed
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        config = load_config(config_file(args.config, os.environ))
+        # Warnings wait for `serve` to set up logging as [logging] says.
+        with hold_records("lurkcoin.config") as warnings:
+            config = load_config(config_file(args.config, os.environ))
     except ConfigError as exc:
         return _fail(str(exc))
+    args.config_warnings = warnings
+    if args.run is not _serve:
+        for record in warnings:
+            print(f"{PROG}: warning: {record.getMessage()}", file=sys.stderr)
     try:
         status: int = args.run(config, args)
         return status

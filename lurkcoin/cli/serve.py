@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import logging
 import shlex
+import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -18,8 +20,11 @@ from lurkcoin.api.app import LEDGER_KEY, create_app
 from lurkcoin.cli.commands import FIRST_SERVER_HINT, CliError
 from lurkcoin.config import Config
 from lurkcoin.ledger.engine import Ledger
+from lurkcoin.logs import configure_logging
 from lurkcoin.store.health import DISK_FULL
 from lurkcoin.webhooks import webhook_context
+
+StartupHook = Callable[[web.Application], Awaitable[None]]
 
 
 async def _prepare_database(config: Config) -> int:
@@ -41,6 +46,15 @@ async def _prepare_database(config: Config) -> int:
         await ledger.close()
 
 
+def _on_signal(signum: signal.Signals, action: Callable[[], None]) -> StartupHook:
+    """A startup hook that runs ``action`` on the event loop whenever ``signum`` arrives."""
+
+    async def install(app: web.Application) -> None:
+        asyncio.get_running_loop().add_signal_handler(signum, action)
+
+    return install
+
+
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -53,6 +67,9 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     if args.port is not None:
         config.server.port = args.port
     host, port = config.server.host, config.server.port
+    logs = configure_logging(config.logging)
+    for record in getattr(args, "config_warnings", ()):
+        logging.getLogger(record.name).handle(record)
     servers = asyncio.run(_prepare_database(config))
     line = (
         f"lurkcoin listening on {_url(host, port)}, database {Path(config.database.path).resolve()}"
@@ -62,15 +79,15 @@ def serve(config: Config, args: argparse.Namespace) -> int:
         line += (
             f"; no server account yet, create the first with: lurkcoin {again}{FIRST_SERVER_HINT}"
         )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # One log line per request would cost more than the request itself.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         app = create_app(config, extra_contexts=[webhook_context(LEDGER_KEY)])
+        app.on_startup.append(_on_signal(signal.SIGHUP, logs.reopen))
         web.run_app(
-            app, host=host, port=port, print=lambda _aiohttp_banner: print(line, flush=True)
+            app,
+            host=host,
+            port=port,
+            print=lambda _aiohttp_banner: print(line, flush=True),
+            access_log=None,  # lurkcoin.api.access writes our own
         )
     except OSError as exc:  # raised before serving: the address is taken or not ours
         raise CliError(f"cannot listen on {_url(host, port)}: {exc.strerror or exc}") from None
