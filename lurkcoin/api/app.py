@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lurkcoin.api import fallbacks
+from lurkcoin.api import fallbacks, logmask
 from lurkcoin.api.access import log_access, request_id_middleware
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import failure
@@ -125,6 +125,7 @@ def create_app(
     (the webhook dispatcher goes here). A caller may also append to
     ``app.cleanup_ctx`` before the app starts; those run last.
     """
+    logmask.install()  # aiohttp's own logs may quote a V2 URL with its token
     app = web.Application(middlewares=[request_id_middleware, error_middleware])
     app[THROTTLE_KEY] = LoginThrottle.from_config(config.security)
     app.on_response_prepare.append(security_headers)

@@ -1,0 +1,139 @@
+"""The lurkcoinV2 formats on their own: quoting, history lines, the shown rate and multiplier."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from lurkcoin.core.legacy_numbers import (
+    multiplier_text,
+    multiplier_to_target,
+    rate_shortest,
+    rate_ten_digits,
+    round_binary,
+    shortest,
+)
+from lurkcoin.core.legacy_text import go_quote, history_lines, history_quote, legacy_id
+from lurkcoin.models import Transaction
+
+
+def txn(source_server: str, target_server: str, amount: int, **names: str) -> Transaction:
+    return Transaction(
+        seq=1,
+        id="T5F5E1000-0000000A",
+        source=names.get("source", "s"),
+        source_server=source_server,
+        target=names.get("target", "t"),
+        target_server=target_server,
+        amount=amount,
+        sent_amount=amount,
+        received_amount=amount,
+        time=0,
+        revertable=True,
+        status="pending",
+    )
+
+
+def test_legacy_ids_of_the_seeded_transactions() -> None:
+    assert [legacy_id(f"T5F5E1000-0000000{c}") for c in "ABC"] == [640131, 640132, 640133]
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("zoë", '"zoë"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("a\\b", '"a\\\\b"'),
+        ("tab\there", '"tab\\there"'),
+        ("\x00\x7f", '"\\x00\\x7f"'),
+        ("no\u00a0break", '"no\\u00a0break"'),
+        ("\U000e0001", '"\\U000e0001"'),
+        ("¤ and 漢字", '"¤ and 漢字"'),
+    ],
+)
+def test_go_quoting(text: str, quoted: str) -> None:
+    assert go_quote(text) == quoted
+
+
+def test_history_quoting_uses_single_quotes_unless_the_text_has_quotes() -> None:
+    assert history_quote("Alpha") == "'Alpha'"
+    assert history_quote("it's") == '"it\'s"'
+    assert history_quote('say "hi"') == '"say \\"hi\\""'
+    assert history_quote("a\u00a0b") == "'a\\u00a0b'"
+
+
+def test_history_lines_walk_the_balance_back() -> None:
+    newest_first = [
+        txn("Alpha", "Alpha", 100, target="me"),  # to oneself: two lines
+        txn("Bravo", "Alpha", 250, target="al"),
+        txn("", "Alpha", 5, source="interest", target=""),
+        txn("Alpha", "Bravo", 1_000, target="bo"),
+    ]
+    assert history_lines("Alpha", 10_000, newest_first) == [
+        "¤100.00: +¤1.00 - Transaction from 'Alpha' to 'me'.",
+        "¤99.00: -¤1.00 - Transaction to 'me' on 'Alpha'.",
+        "¤100.00: +¤2.50 - Transaction from 'Bravo' to 'al'.",
+        "¤97.50: +¤0.05 - interest",
+        "¤97.45: -¤10.00 - Transaction to 'bo' on 'Bravo'.",
+        "¤0.00: Account created",
+    ]
+    # Matched by exact name, not uid; ten or more lines get no "Account created".
+    assert history_lines("alpha", 0, newest_first) == ["¤0.00: Account created"]
+    ten = [txn("Bravo", "Alpha", 1)] * 10
+    assert len(history_lines("Alpha", 10, ten)) == 10
+
+
+def test_the_shown_rate_matches_the_reference_values() -> None:
+    assert rate_shortest(50_000_000, 50_000_000) == "0.999999000001999996"
+    assert rate_shortest(1_000_000, 50_000_000) == "49.9975002499750025"
+    assert rate_shortest(10_000_000, 100_000) == "0.009999950000499995"
+    assert rate_shortest(100_000_000, 50_000_000) == "0.49999975000024999975"
+    assert rate_shortest(0, 50_000_000) == "2.5247524752475247526e+07"
+    assert rate_ten_digits(0, 50_000_000) == "25247524.75"
+    assert rate_ten_digits(10_000_000, 100_000) == "0.00999995"
+    assert rate_shortest(123, 0) == rate_ten_digits(123, 0) == "1"
+
+
+def test_rounding_to_64_bits_and_shortest_forms() -> None:
+    tenth = round_binary(Fraction(1, 10))
+    assert tenth != Fraction(1, 10) and shortest(tenth) == "0.1"
+    assert round_binary(Fraction(2**64 + 1)) == 2**64  # a tie goes to the even significand
+    assert round_binary(Fraction(2**65 + 6)) == 2**65 + 8
+    assert shortest(Fraction(10**6)) == "1e+06"
+    assert shortest(Fraction(1, 2**20)) == "9.5367431640625e-07"
+
+
+@pytest.mark.parametrize(
+    ("target", "text"),
+    [
+        (0, "1"),
+        (100_000_000, "2"),
+        (25_000_000, "0.5"),
+        (100_000, "0.002"),
+        (12_345_678, "0.24691356"),
+        (50_000_000_000, "1000"),
+        (5_000, "0.0001"),
+        (1_234, "2.468e-05"),
+        (1, "2e-08"),
+    ],
+)
+def test_multiplier_text(target: int, text: str) -> None:
+    assert multiplier_text(target) == text
+
+
+@pytest.mark.parametrize(
+    ("multiplier", "cents"),
+    [
+        ("2", 100_000_000),
+        ("0.5", 25_000_000),
+        ("1e-3", 50_000),
+        ("2e-8", 1),
+        ("1_000", 50_000_000_000),
+        ("1000.000000001", 50_000_000_000),
+        (".5", 25_000_000),
+        ("0.0010000000000000000001", 50_000),
+    ],
+)
+def test_multiplier_to_target_is_exact(multiplier: str, cents: int) -> None:
+    assert multiplier_to_target(multiplier) == cents
