@@ -129,9 +129,15 @@ async def test_payments_cross_between_v2_and_v3(serve: StartServer, tmp_path: Pa
     assert (await v2(port, "bal", **login(bank, "Alpha"))).text == "992.66"
     await assert_clean(ledger)
 
-    # The V2 multiplier is V3's target balance, both ways.
+    # The V2 multiplier is V3's target balance, both ways, audited as the server's change.
     await v2(port, "set_exchange_multiplier", **login(bank, "Bravo"), multiplier="0.25")
     assert (await v3(port, "GET", "/v3/target_balance", bravo_v3))["result"] == 125000.0
+    entry = (await ledger.audit_entries(limit=1))[0]
+    assert (entry.actor, entry.address, entry.action) == (
+        "server:Bravo",
+        "127.0.0.1",
+        "set-target-balance",
+    )
     await v3(port, "PUT", "/v3/target_balance", bravo_v3, {"target_balance": 1000000})
     assert (await v2(port, "get_exchange_multiplier", **login(bank, "Bravo"))).text == "2"
     await assert_clean(ledger)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lurkcoin.api.auth import Credentials, authenticate_credentials
+from lurkcoin.api.auth import Credentials, authenticate_credentials, server_actor
 from lurkcoin.api.jsonout import Money, dumps
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.routing import READ, Endpoint
@@ -167,7 +167,7 @@ async def set_exchange_multiplier(request: web.Request, params: Params) -> web.S
         cents = multiplier_to_target(params.get("multiplier"))
     except InvalidNumber:
         raise LurkcoinError("ERR_INVALIDAMOUNT") from None
-    await _ledger(request).set_target_balance(server, cents)
+    await _ledger(request).set_target_balance(server, cents, actor=server_actor(request, server))
     return text_reply("Exchange rate multiplier updated!")
 
 

@@ -259,7 +259,7 @@ async def set_target_balance(request: web.Request) -> web.StreamResponse:
     )
     if cents is None:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
-    await _ledger(request).set_target_balance(server, cents)
+    await _ledger(request).set_target_balance(server, cents, actor=server_actor(request, server))
     return success(None)
 
 
