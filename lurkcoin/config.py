@@ -100,6 +100,22 @@ class SecuritySection:
 class AdminSection:
     # Admin page accounts: user name -> argon2id hash (`lurkcoin hash-password`).
     accounts: dict[str, str] = field(default_factory=dict, metadata={"argon2id": True})
+    # user name -> viewer, operator or owner; an account not listed is an owner.
+    roles: dict[str, str] = field(default_factory=dict, metadata={"roles": True})
+    secure_cookies: bool = False
+    session_idle_timeout: float = _setting(1800.0, positive=True)
+    session_max_age: float = _setting(43200.0, positive=True)
+    redirect_root: bool = True
+
+    def role(self, user: str) -> str | None:
+        """The account's role, or None when there is no such account."""
+        if user not in self.accounts:
+            return None
+        return self.roles.get(user, "owner")
+
+
+# Each role may do everything the roles before it may.
+ADMIN_ROLES = ("viewer", "operator", "owner")
 
 
 @dataclass
@@ -252,6 +268,10 @@ def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
+    if rules.get("roles"):
+        for user, role in value.items():
+            if role not in ADMIN_ROLES:
+                raise ValueError(f"the role of {user!r} must be one of {', '.join(ADMIN_ROLES)}")
     if rules.get("argon2id"):
         for user, hashed in value.items():
             if not _ARGON2ID.fullmatch(hashed):
@@ -359,6 +379,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
     if path is not None:
         _apply_file(config, Path(path))
     _apply_env(config, os.environ if environ is None else environ)
+    unknown = sorted(set(config.admin.roles) - set(config.admin.accounts))
+    if unknown:
+        raise ConfigError(f"[admin] roles: {', '.join(map(repr, unknown))} not in [admin] accounts")
     return config
 
 

@@ -26,6 +26,7 @@ from lurkcoin.api.routing import add_endpoints
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle
 from lurkcoin.api.v2 import V2_ENDPOINTS
 from lurkcoin.config import Config
+from lurkcoin.console import add_console
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
 
@@ -136,4 +137,6 @@ def create_app(
     add_endpoints(app, ENDPOINTS)
     if config.api.min_version <= 2:
         add_endpoints(app, V2_ENDPOINTS)
+    if config.admin.accounts:
+        add_console(app, config)
     return app

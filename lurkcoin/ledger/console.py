@@ -23,6 +23,7 @@ from lurkcoin.store.rows import transaction_from_row
 from lurkcoin.store.writes import WriteTx
 
 if TYPE_CHECKING:
+    from lurkcoin.ledger.cache import ServerCache
     from lurkcoin.store.reads import Reader
     from lurkcoin.store.sqlite import SqliteStore
 
@@ -56,6 +57,7 @@ class TransactionSearch:
 
 class ConsoleMixin:
     store: SqliteStore
+    cache: ServerCache
 
     if TYPE_CHECKING:
 
@@ -103,6 +105,30 @@ class ConsoleMixin:
             reason=reason,
             detail=lambda n: {"transactions": wanted, "rejected": n},
         )
+
+    async def queue_test_webhook(self, server: Server, *, actor: Actor) -> None:
+        """Queue a "please poll" notification now (a harmless poll for the server)."""
+
+        def run(tx: WriteTx) -> None:
+            current = tx.server_by_id(server.id)
+            if current is None or not current.webhook_url:
+                raise LurkcoinError("ERR_INVALIDREQUEST", "This server has no webhook URL.")
+            tx.notify_webhook(server.id, time.time())
+
+        await self.change(run, action="test-webhook", actor=actor, server_id=server.id)
+
+    def issued(self) -> int:
+        """Cents issued, net of what was taken back: minus the issuance account's balance."""
+        issuance = self.cache.by_id(self.store.issuance_id)
+        return -issuance.balance if issuance is not None else 0
+
+    async def pending_page(self, server: Server, limit: int) -> list[Transaction]:
+        """The server's ``limit`` oldest pending transactions."""
+        return await self._reader().pending(server.id, limit)
+
+    async def backup_copy(self, dest: str) -> None:
+        """A consistent copy of the whole database file at ``dest``."""
+        await self.store.backup_to(dest)
 
     # -- admin sessions -------------------------------------------------------------
 

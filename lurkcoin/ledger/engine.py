@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, TypeVar
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
@@ -451,14 +451,21 @@ class Ledger(ConsoleMixin):
 
     async def export_backup(self) -> str:
         """Every live server in the lurkcoin-core backup format, as JSON text."""
-        reader = self._reader()
-        parts = []
-        async with reader.snapshot() as snap:
+        return "".join([part async for part in self.export_backup_parts()])
+
+    async def export_backup_parts(self) -> AsyncIterator[str]:
+        """The same backup, one server at a time, from one consistent snapshot.
+
+        Only one server's history is in memory at once (the console streams this).
+        """
+        async with self._reader().snapshot() as snap:
+            first = True
             for server in await snap.servers():
                 history = await snap.history(server.id, 1 << 62) or []
                 pending = await snap.pending(server.id)
-                parts.append(server_json(server, history, pending))
-        return "[\n" + ",\n".join(parts) + "\n]\n"
+                yield ("[\n" if first else ",\n") + server_json(server, history, pending)
+                first = False
+            yield "[\n\n]\n" if first else "\n]\n"
 
     # -- invariants -------------------------------------------------------------
 
