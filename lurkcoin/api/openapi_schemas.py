@@ -13,7 +13,7 @@ from typing import Any
 from lurkcoin.core.errors import ERRORS
 from lurkcoin.core.money import AMOUNT_PATTERN, MAX_TARGET_BALANCE
 from lurkcoin.ledger.credentials import MAX_LABEL_LENGTH, SCOPES
-from lurkcoin.ledger.engine import IDEMPOTENCY_KEY_MAX
+from lurkcoin.ledger.engine import IDEMPOTENCY_KEY_MAX, UNIX_TIME_MAX
 
 Schema = dict[str, Any]
 
@@ -266,6 +266,32 @@ PARAMETERS_COMPONENTS: dict[str, Schema] = {
         "than it (400 ERR_TRANSACTIONNOTFOUND if there is no such transaction "
         "in the history). May instead be given in a POST body, not both.",
         "schema": {"type": "string", "minLength": 1},
+    },
+    "HistorySince": {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "description": "Extra: only transactions made at or after this Unix time (seconds). "
+        "With `since` or `until` the history is newest first by time. May instead be "
+        "given in a POST body, not both.",
+        "schema": {"type": "integer", "minimum": 0, "maximum": UNIX_TIME_MAX},
+    },
+    "HistoryUntil": {
+        "name": "until",
+        "in": "query",
+        "required": False,
+        "description": "Extra: only transactions made at or before this Unix time (seconds). "
+        "May instead be given in a POST body, not both.",
+        "schema": {"type": "integer", "minimum": 0, "maximum": UNIX_TIME_MAX},
+    },
+    "BalanceAt": {
+        "name": "at",
+        "in": "query",
+        "required": False,
+        "description": "Extra: the balance at the end of this Unix time (seconds), computed "
+        "from the ledger's entries: what the balance endpoint answered then (0 before the "
+        "server existed).",
+        "schema": {"type": "integer", "minimum": 0, "maximum": UNIX_TIME_MAX},
     },
 }
 

@@ -36,6 +36,7 @@ from lurkcoin.api.openapi_schemas import (
 from lurkcoin.api.routing import READ, Endpoint
 from lurkcoin.core.names import MAX_USERNAME_LENGTH
 from lurkcoin.core.urls import MAX_WEBHOOK_URL_LENGTH
+from lurkcoin.ledger.engine import UNIX_TIME_MAX
 
 _TXNS = {"type": "array", "items": ref(SCHEMAS + "Transaction")}
 _TXN_IDS = body_schema(
@@ -50,6 +51,13 @@ _TXN_IDS = body_schema(
     ["transactions"],
 )
 _NAME = {"type": ["string", "null"]}
+_UNIX_TIME = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": UNIX_TIME_MAX},
+        {"type": "string", "pattern": "^[0-9]{1,12}$"},
+        NULL,
+    ]
+}
 _USER = _NAME | {"maxLength": MAX_USERNAME_LENGTH}
 _SET_TARGET = (
     "Set the target balance",
@@ -157,10 +165,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         READ,
         v3.balance,
         "Balance",
-        "The balance as a number.",
+        "The balance as a number; with `at` (an extra), the balance at that time.",
         "account",
         ref(SCHEMAS + "Money"),
         scopes=("balance",),
+        codes=("ERR_INVALIDREQUEST",),
+        parameters=("BalanceAt",),
     ),
     Endpoint(
         "/v3/history",
@@ -183,12 +193,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                     ]
                 },
                 "before": {"type": ["string", "null"], "minLength": 1},
+                "since": _UNIX_TIME,
+                "until": _UNIX_TIME,
             },
             [],
         ),
         body_required=False,
         codes=("ERR_INVALIDREQUEST", "ERR_TRANSACTIONNOTFOUND"),
-        parameters=("HistoryLimit", "HistoryBefore"),
+        parameters=("HistoryLimit", "HistoryBefore", "HistorySince", "HistoryUntil"),
     ),
     Endpoint(
         "/v3/exchange_rates",

@@ -29,7 +29,7 @@ from lurkcoin.api.replies import success
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.money import AmountError, format_balance, parse_amount
 from lurkcoin.ledger import Ledger
-from lurkcoin.ledger.engine import valid_idempotency_key
+from lurkcoin.ledger.engine import UNIX_TIME_MAX, valid_idempotency_key
 from lurkcoin.models import Transaction
 
 # The protocol level we answer as: clients written against lurkcoin-core
@@ -39,6 +39,7 @@ SUMMARY_HISTORY = 10
 HISTORY_DEFAULT_LIMIT = 10
 HISTORY_MAX_LIMIT = 500
 _DIGITS = re.compile(r"[0-9]{1,9}")
+_TIME_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 def transaction_object(t: Transaction) -> dict[str, Any]:
@@ -98,8 +99,23 @@ async def summary(request: web.Request) -> web.StreamResponse:
 
 
 async def balance(request: web.Request) -> web.StreamResponse:
+    """The balance now, or with ``?at=UNIX_TIME`` at the end of that second."""
     server = await authenticate(request, "balance")
-    return success(Money(server.balance))
+    at = request.query.getall("at", [])
+    if not at:
+        return success(Money(server.balance))
+    if len(at) > 1:
+        raise invalid_request()
+    return success(Money(await _ledger(request).balance_at(server, _unix_time(at[0]))))
+
+
+def _unix_time(value: Any) -> int:
+    """A time filter: whole seconds since 1970, as digits or a JSON integer."""
+    if isinstance(value, str) and _TIME_DIGITS.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UNIX_TIME_MAX:
+        raise invalid_request()
+    return value
 
 
 def _limit(value: Any) -> int:
@@ -136,9 +152,17 @@ async def history(request: web.Request) -> web.StreamResponse:
     fields = await read_optional_json_object(request) if request.method == "POST" else None
     limit_value = _history_param(request, fields, "limit")
     before_value = _history_param(request, fields, "before")
+    since_value = _history_param(request, fields, "since")
+    until_value = _history_param(request, fields, "until")
     limit = HISTORY_DEFAULT_LIMIT if limit_value is MISSING else _limit(limit_value)
     before = None if before_value is MISSING else _before(before_value)
-    found = await _ledger(request).history(server, limit, before)
+    if since_value is MISSING and until_value is MISSING:
+        found = await _ledger(request).history(server, limit, before)
+    else:
+        # Extra: only transactions made from ``since`` to ``until`` (inclusive).
+        since = 0 if since_value is MISSING else _unix_time(since_value)
+        until = UNIX_TIME_MAX if until_value is MISSING else _unix_time(until_value)
+        found = await _ledger(request).history_between(server, since, until, limit, before)
     return success([transaction_object(t) for t in found])
 
 

@@ -79,7 +79,7 @@ def adjust_balance(tx: WriteTx, server_id: int, delta: int, reason: str, now: in
     if issuance is not None and abs(issuance.balance - delta) > MAX_CIRCULATION:
         raise LurkcoinError("ERR_INVALIDAMOUNT")  # keeps every sum a 64-bit integer
     adjustment_id = tx.insert_adjustment(server.id, delta, reason, now)
-    tx.post(tx.issuance_id, server.id, delta, adjustment_id=adjustment_id)
+    tx.post(tx.issuance_id, server.id, delta, time=now, adjustment_id=adjustment_id)
     return _live(tx, server_id)
 
 

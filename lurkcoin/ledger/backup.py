@@ -255,7 +255,12 @@ def import_records(
             continue
         history = list(dict.fromkeys(record.history))  # newest first
         for index, txn_id in enumerate(history):
-            tx.add_history(ids[record.name], seqs[txn_id], pos=len(history) - index)
+            tx.add_history(
+                ids[record.name],
+                seqs[txn_id],
+                transactions[txn_id].time,
+                pos=len(history) - index,
+            )
     return report
 
 

@@ -45,6 +45,8 @@ T = TypeVar("T")
 
 IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEEP_SECONDS = 24 * 3600
+# Time filters (balance at, history since/until): seconds up to the end of year 9999.
+UNIX_TIME_MAX = 253402300799
 
 
 @dataclass
@@ -190,6 +192,36 @@ class Ledger(ConsoleMixin):
         if found is None:  # a real id, but not in this server's history
             raise LurkcoinError("ERR_TRANSACTIONNOTFOUND")
         return found
+
+    async def history_between(
+        self,
+        server: Server,
+        since: int,
+        until: int,
+        limit: int = 10,
+        before: str | None = None,
+    ) -> list[Transaction]:
+        """Transactions made from ``since`` to ``until`` (Unix times, inclusive), newest first."""
+        before_seq = None
+        if before is not None:
+            anchor = await self._reader().transaction(before)
+            if anchor is None:
+                raise LurkcoinError("ERR_TRANSACTIONNOTFOUND")
+            before_seq = anchor.seq
+        found = await self._reader().history_between(server.id, since, until, limit, before_seq)
+        if found is None:
+            raise LurkcoinError("ERR_TRANSACTIONNOTFOUND")
+        return found
+
+    async def balance_at(self, server: Server, at: int) -> int:
+        """The balance a client would have read at the end of second ``at`` (Unix time)."""
+        now = _now()
+        if at > now:
+            return server.balance
+        # Sum whichever side of ``at`` is likely shorter: the entries since the
+        # server's creation up to ``at``, or those from ``at`` until now.
+        from_start = at - server.created_at < now - at
+        return await self._reader().balance_at(server.id, at, from_start=from_start)
 
     async def pending(self, server: Server) -> list[Transaction]:
         return await self._reader().pending(server.id)
@@ -515,6 +547,11 @@ class Ledger(ConsoleMixin):
         entries, breaks = await self.verify_audit()
         report.audit_entries = entries
         report.problems += [f"audit log entry #{b.entry_id}: {b.why}" for b in breaks]
+        if totals.misdated_rows:
+            report.problems.append(
+                f"{totals.misdated_rows} ledger entries or history rows are not dated as "
+                "the transaction or adjustment they record"
+            )
         report.circulating = sum(s.balance for s in self.cache.servers())
         return report
 

@@ -86,8 +86,8 @@ def price_payment(
 def _record(tx: WriteTx, t: Transaction, source: Server, target: Server, now: int) -> Transaction:
     """Insert a transaction, move its money and queue the target's webhook."""
     seq = tx.insert_transaction(t)
-    tx.post(source.id, target.id, t.amount, txn_seq=seq)
-    tx.add_to_histories(source.id, target.id, seq)  # a self-payment appears once
+    tx.post(source.id, target.id, t.amount, time=t.time, txn_seq=seq)
+    tx.add_to_histories(source.id, target.id, seq, t.time)  # a self-payment appears once
     if t.status == "pending" and target.webhook_url:
         tx.notify_webhook(target.id, float(now))
     return _with_seq(t, seq)

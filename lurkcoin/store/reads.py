@@ -39,6 +39,9 @@ class LedgerTotals:
     unrefunded_rejections: list[str]
     # Refund links that do not lead to a refund of the same amount.
     broken_refunds: list[str]
+    # Entries or history rows not dated as the transaction or adjustment they
+    # record (balances in time and history filters would be wrong).
+    misdated_rows: int = 0
 
 
 READERS = 2  # connections for request-path reads, used in turn
@@ -110,6 +113,62 @@ class Reader:
             f"WHERE h.server_id = ? AND h.pos < ? ORDER BY h.pos DESC LIMIT ?",
             params,
         )
+
+    async def history_between(
+        self,
+        server_id: int,
+        since: int,
+        until: int,
+        limit: int,
+        before_seq: int | None = None,
+    ) -> list[Transaction] | None:
+        """Transactions made from ``since`` to ``until`` (inclusive), newest first.
+
+        One range of the (server, time, pos) index; ``before_seq`` pages on from
+        that transaction (None if it is not in this server's history).
+        """
+        below = ""
+        params: tuple[object, ...] = (server_id, since, until)
+        if before_seq is not None:
+            rows = await self._rows(
+                "SELECT time, pos FROM history WHERE server_id = ? AND seq = ?",
+                (server_id, before_seq),
+            )
+            if not rows:
+                return None
+            below = "AND (h.time, h.pos) < (?, ?) "
+            params += (int(rows[0][0]), int(rows[0][1]))
+        return await self._transactions(
+            f"SELECT {_T_COLUMNS} FROM history h INDEXED BY history_server_time "
+            "JOIN transactions t ON t.seq = h.seq "
+            f"WHERE h.server_id = ? AND h.time BETWEEN ? AND ? {below}"
+            "ORDER BY h.time DESC, h.pos DESC LIMIT ?",
+            (*params, limit),
+        )
+
+    async def balance_at(self, server_id: int, at: int, *, from_start: bool) -> int:
+        """The server's balance at the end of second ``at``, from its entries.
+
+        Either the sum of its entries up to ``at`` (``from_start``) or its
+        balance now minus the entries after ``at``: the same number while the
+        invariant check is clean; the caller picks the shorter index range.
+        """
+        if from_start:
+            sql = (
+                "SELECT COALESCE(SUM(delta), 0) FROM entries INDEXED BY entries_server_time "
+                "WHERE server_id = ? AND time <= ?"
+            )
+            params: tuple[object, ...] = (server_id, at)
+        else:
+            # One statement, so the balance and the entries are one snapshot.
+            sql = (
+                "SELECT balance - (SELECT COALESCE(SUM(delta), 0) FROM entries "
+                "INDEXED BY entries_server_time WHERE server_id = ? AND time > ?) "
+                "FROM servers WHERE id = ?"
+            )
+            params = (server_id, at, server_id)
+        rows = await self._rows(sql, params)
+        return int(rows[0][0]) if rows else 0
 
     async def pending(self, server_id: int, limit: int | None = None) -> list[Transaction]:
         """Oldest first."""
@@ -202,6 +261,7 @@ class Reader:
                     "OR r.amount <> t.amount) ORDER BY t.seq LIMIT 100"
                 )
             ]
+            misdated = int((await snap._rows(_MISDATED_ROWS))[0][0])
         return LedgerTotals(
             mismatches,
             entries_total,
@@ -214,6 +274,7 @@ class Reader:
             orphans,
             unrefunded,
             broken,
+            misdated,
         )
 
 
@@ -253,4 +314,13 @@ SELECT COUNT(*) FROM entries e
 WHERE (e.txn_seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM transactions WHERE seq = e.txn_seq))
    OR (e.adjustment_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM adjustments WHERE id = e.adjustment_id))
+"""
+
+_MISDATED_ROWS = """
+SELECT (SELECT COUNT(*) FROM entries e JOIN transactions t ON t.seq = e.txn_seq
+        WHERE e.time <> t.time)
+     + (SELECT COUNT(*) FROM entries e JOIN adjustments a ON a.id = e.adjustment_id
+        WHERE e.time <> a.created_at)
+     + (SELECT COUNT(*) FROM history h JOIN transactions t ON t.seq = h.seq
+        WHERE h.time <> t.time)
 """

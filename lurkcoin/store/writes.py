@@ -131,18 +131,22 @@ class WriteTx:
         to_id: int,
         amount: int,
         *,
+        time: int,
         txn_seq: int | None = None,
         adjustment_id: int | None = None,
     ) -> None:
-        """Move ``amount`` cents: one debit and one credit entry, both balances.
+        """Move ``amount`` cents at ``time``: one debit and one credit entry, both balances.
 
         Two statements, not four: each statement costs the writer (which holds
         the GIL for it) about as much as the work it does.
         """
         self._conn.execute(
-            "INSERT INTO entries (server_id, delta, txn_seq, adjustment_id) "
-            "VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
-            (from_id, -amount, txn_seq, adjustment_id, to_id, amount, txn_seq, adjustment_id),
+            "INSERT INTO entries (server_id, delta, txn_seq, adjustment_id, time) "
+            "VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)",
+            (
+                *(from_id, -amount, txn_seq, adjustment_id, time),
+                *(to_id, amount, txn_seq, adjustment_id, time),
+            ),
         )
         if from_id != to_id:
             self._conn.execute(
@@ -214,21 +218,21 @@ class WriteTx:
                 rows.append((t.target_server_id, day, 0, 0, 1, t.amount))
         self._conn.execute(_ROLLUP_UPSERT[len(rows)], [v for row in rows for v in row])
 
-    def add_history(self, server_id: int, seq: int, pos: int | None = None) -> None:
-        """Show a transaction in a server's history at ``pos`` (default: its seq)."""
+    def add_history(self, server_id: int, seq: int, time: int, pos: int | None = None) -> None:
+        """Show a transaction (made at ``time``) in a server's history at ``pos`` (default: seq)."""
         self._conn.execute(
-            "INSERT INTO history (server_id, pos, seq) VALUES (?, ?, ?)",
-            (server_id, seq if pos is None else pos, seq),
+            "INSERT INTO history (server_id, pos, seq, time) VALUES (?, ?, ?, ?)",
+            (server_id, seq if pos is None else pos, seq, time),
         )
 
-    def add_to_histories(self, source_id: int, target_id: int, seq: int) -> None:
+    def add_to_histories(self, source_id: int, target_id: int, seq: int, time: int) -> None:
         """Show a live payment in both servers' histories (once for a self-payment)."""
         if source_id == target_id:
-            self.add_history(source_id, seq)
+            self.add_history(source_id, seq, time)
         else:
             self._conn.execute(
-                "INSERT INTO history (server_id, pos, seq) VALUES (?, ?, ?), (?, ?, ?)",
-                (source_id, seq, seq, target_id, seq, seq),
+                "INSERT INTO history (server_id, pos, seq, time) VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
+                (source_id, seq, seq, time, target_id, seq, seq, time),
             )
 
     def transaction_by_id(self, txn_id: str) -> Transaction | None:
