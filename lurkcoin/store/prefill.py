@@ -49,23 +49,23 @@ JOIN prefill_ring t ON t.n = (i + 1) % :ring
 
 _ENTRIES = (
     (
-        "INSERT INTO entries (server_id, delta, txn_seq) "
-        "SELECT source_server_id, -amount, seq FROM transactions WHERE seq > ?"
+        "INSERT INTO entries (server_id, delta, txn_seq, time) "
+        "SELECT source_server_id, -amount, seq, time FROM transactions WHERE seq > ?"
     ),
     (
-        "INSERT INTO entries (server_id, delta, txn_seq) "
-        "SELECT target_server_id, amount, seq FROM transactions WHERE seq > ?"
+        "INSERT INTO entries (server_id, delta, txn_seq, time) "
+        "SELECT target_server_id, amount, seq, time FROM transactions WHERE seq > ?"
     ),
 )
 
 _HISTORY = (
     (
-        "INSERT INTO history (server_id, pos, seq) "
-        "SELECT source_server_id, seq, seq FROM transactions WHERE seq > ?"
+        "INSERT INTO history (server_id, pos, seq, time) "
+        "SELECT source_server_id, seq, seq, time FROM transactions WHERE seq > ?"
     ),
     (
-        "INSERT INTO history (server_id, pos, seq) "
-        "SELECT target_server_id, seq, seq FROM transactions WHERE seq > ? "
+        "INSERT INTO history (server_id, pos, seq, time) "
+        "SELECT target_server_id, seq, seq, time FROM transactions WHERE seq > ? "
         "AND target_server_id <> source_server_id"
     ),
 )
