@@ -35,6 +35,7 @@ from lurkcoin.api.app import create_app
 from lurkcoin.api.openapi import PATH, build_document
 from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.core.errors import ERRORS
+from lurkcoin.ledger import Ledger
 
 DOCUMENT = build_document(ENDPOINTS)
 JSON_TYPE = "application/json; charset=utf-8"
@@ -119,6 +120,9 @@ def test_every_error_response_matches_its_status() -> None:
 class FuzzTarget:
     url: str
     session: requests.Session
+    # For checks after a fuzz run: the server's Ledger and the loop it runs on.
+    ledger: Ledger
+    loop: asyncio.AbstractEventLoop
 
 
 def _backup_record(name: str, token: str) -> dict[str, Any]:
@@ -162,7 +166,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
         server = asyncio.run_coroutine_threadsafe(_start_fuzz_server(db_path), loop).result(30)
         try:
             with requests.Session() as session:
-                yield FuzzTarget(server.url, session)
+                yield FuzzTarget(server.url, session, server.ledger, loop)
         finally:
             asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
     finally:

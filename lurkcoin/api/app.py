@@ -24,7 +24,7 @@ from lurkcoin.api.replies import failure
 from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.api.routing import add_endpoints
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle
-from lurkcoin.api.v2 import V2_ENDPOINTS
+from lurkcoin.api.v2_routes import V2_ENDPOINTS
 from lurkcoin.config import Config
 from lurkcoin.console import add_console
 from lurkcoin.core.errors import LurkcoinError

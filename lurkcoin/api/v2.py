@@ -15,10 +15,8 @@ from aiohttp import web
 from lurkcoin.api.auth import Credentials, authenticate_credentials, server_actor
 from lurkcoin.api.jsonout import Money, dumps
 from lurkcoin.api.keys import LEDGER_KEY
-from lurkcoin.api.routing import READ, Endpoint
 from lurkcoin.api.v2_request import (
     Params,
-    endpoint,
     json_reply,
     json_text_reply,
     text_reply,
@@ -208,38 +206,3 @@ async def pay(request: web.Request, params: Params) -> web.StreamResponse:
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return text_reply("Transaction sent!")
-
-
-# -- routing -----------------------------------------------------------------------------
-
-_SUMMARIES = {
-    "summary": "Balance, uid and history lines (login)",
-    "bal": "The balance (login)",
-    "history": "History lines, as text or a JSON list (login)",
-    "exchange_rates": "Convert an amount between two servers' currencies",
-    "get_exchange_rate": "Convert an amount from the server `name`'s currency",
-    "get_exchange_multiplier": "The target balance as a V2 exchange multiplier (login)",
-    "set_exchange_multiplier": "Set the target balance from a V2 exchange multiplier (login)",
-    "get_transactions": "The pending transactions, oldest first (login)",
-    "remove_transactions": "Mark the oldest pending transactions processed (login)",
-    "pay": "Pay a user on a server (login)",
-}
-_HANDLERS = {
-    "summary": summary,
-    "bal": bal,
-    "history": history,
-    "exchange_rates": exchange_rates,
-    "get_exchange_rate": get_exchange_rate,
-    "get_exchange_multiplier": get_exchange_multiplier,
-    "set_exchange_multiplier": set_exchange_multiplier,
-    "get_transactions": get_transactions,
-    "remove_transactions": remove_transactions,
-    "pay": pay,
-}
-
-# Registered beside the main table unless [api] min_version = 3. Every
-# endpoint answers GET and POST alike; HEAD gets 405, as from the reference.
-V2_ENDPOINTS: tuple[Endpoint, ...] = tuple(
-    Endpoint(f"/v2/{name}", READ, endpoint(handler), _SUMMARIES[name], documented=False)
-    for name, handler in _HANDLERS.items()
-)
