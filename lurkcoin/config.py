@@ -130,6 +130,18 @@ class LoggingSection:
 
 
 @dataclass
+class ExplorerSection:
+    # false: no public /api/ or /explorer at all (404).
+    enabled: bool = True
+    # Player names and single transactions for everyone, or only with an
+    # `explorer` key (aggregates are public either way).
+    public_transactions: bool = False
+    # Requests one client address may make per rate_window seconds.
+    rate_limit: int = _setting(600, low=1)
+    rate_window: float = _setting(60.0, positive=True)
+
+
+@dataclass
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
@@ -139,6 +151,7 @@ class Config:
     admin: AdminSection = field(default_factory=AdminSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     api: ApiSection = field(default_factory=ApiSection)
+    explorer: ExplorerSection = field(default_factory=ExplorerSection)
 
 
 def _sections(config: Config) -> dict[str, Any]:

@@ -32,12 +32,14 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lurkcoin.api.app import create_app
+from lurkcoin.api.explorer_routes import EXPLORER_ENDPOINTS
 from lurkcoin.api.openapi import PATH, build_document
 from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.core.errors import ERRORS
 from lurkcoin.ledger import Ledger
 
-DOCUMENT = build_document(ENDPOINTS)
+# The server's table and the explorer's (on by default).
+DOCUMENT = build_document(ENDPOINTS + EXPLORER_ENDPOINTS)
 JSON_TYPE = "application/json; charset=utf-8"
 
 # The fuzzed server's login: its token is made up per run and imported with a
@@ -86,10 +88,13 @@ def test_document_and_router_list_the_same_operations(tmp_path: Path) -> None:
     routed = {
         (route.resource.canonical, route.method.lower())
         for route in app.router.routes()
-        if route.resource is not None and route.resource.canonical.startswith("/v3/")
+        if route.resource is not None
+        and route.resource.canonical.startswith(("/v3/", "/api/"))
+        and route.method != "OPTIONS"  # the explorer's CORS preflight, not an operation
     }
     documented = {(path, method) for path, item in DOCUMENT["paths"].items() for method in item}
     assert routed, "no /v3 routes found"
+    assert any(path.startswith("/api/") for path, _ in routed), "no explorer routes found"
     assert sorted(routed - documented) == [], "routed but not documented"
     assert sorted(documented - routed) == [], "documented but not routed"
 
@@ -143,6 +148,9 @@ async def _start_fuzz_server(db_path: Path) -> LiveServer:
     # Throttling is raised so that wrong credentials the fuzzer sends never turn
     # every later request into a 429 (429 is documented and allowed anyway).
     config = bank_config(db_path, failures_per_address=1_000_000, failures_per_account=1_000_000)
+    # The explorer's transactions are fuzzed in full (the private path is tested elsewhere).
+    config.explorer.public_transactions = True
+    config.explorer.rate_limit = 1_000_000
     server = await start_server(config)
     tokens = [FUZZ_TOKEN] + [secrets.token_urlsafe(24) for _ in FUZZ_SERVERS[1:]]
     try:

@@ -11,6 +11,7 @@ from aiohttp import web
 from conftest import LOOPBACK, make_config
 
 from lurkcoin.api.app import create_app
+from lurkcoin.api.explorer_routes import EXPLORER_ENDPOINTS
 from lurkcoin.api.openapi import PATH, TAGS, build_document
 from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.api.routing import READ, Endpoint, add_endpoints
@@ -72,7 +73,7 @@ async def test_a_second_table_is_routed_and_documented(tmp_path: Path) -> None:
                 served = await response.json()
     finally:
         await runner.cleanup()
-    assert served == build_document((*ENDPOINTS, *FEATURE))
+    assert served == build_document((*ENDPOINTS, *EXPLORER_ENDPOINTS, *FEATURE))
     text_reply = served["paths"]["/v2/answer"]["get"]["responses"]["200"]["content"]
     assert text_reply == {"text/plain": {"schema": {"type": "string"}}}
     assert "/admin/page" not in served["paths"]

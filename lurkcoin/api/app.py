@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lurkcoin.api import fallbacks, logmask
+from lurkcoin.api import explorer_routes, fallbacks, logmask
 from lurkcoin.api.access import log_access, request_id_middleware
 from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import failure
@@ -66,7 +66,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """On every reply: no MIME sniffing; nothing a login showed is kept by a cache."""
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if "Authorization" in request.headers:
+    if "Authorization" in request.headers and "no-store" not in response.headers.get(
+        "Cache-Control", ""
+    ):
         response.headers["Cache-Control"] = "no-store"
 
 
@@ -139,4 +141,5 @@ def create_app(
         add_endpoints(app, V2_ENDPOINTS)
     if config.admin.accounts:
         add_console(app, config)
+    explorer_routes.install(app, config)
     return app

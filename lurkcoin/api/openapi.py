@@ -57,6 +57,8 @@ TAGS = {
     "settings": "Target balance and webhook URL.",
     "credentials": "Token rotation, read-only API keys and the webhook signing secret.",
     "meta": "About the server and this document.",
+    "explorer": "The public explorer (/api/): servers, transactions, rates; GET only, "
+    "rate limited per client address, cacheable.",
 }
 
 

@@ -151,7 +151,9 @@ SCOPE: Schema = {
     "type": "string",
     "enum": sorted(SCOPES),
     "description": "balance: summary (with history), balance, target_balance, "
-    "webhook_url; history: history; pending: pending_transactions.",
+    "webhook_url; history: history; pending: pending_transactions; explorer: the public "
+    "explorer's transactions (/api/) when the operator keeps them private (only the "
+    "operator grants it, with `lurkcoin api-key create`).",
 }
 
 _KEY_FIELDS: dict[str, Schema] = {
@@ -208,6 +210,11 @@ def failure(codes: list[str]) -> Schema:
                 "type": "string",
                 "description": "Human-readable; usually the code's "
                 "standard message (see ErrorCode), sometimes more precise.",
+            },
+            "details": {
+                "type": "string",
+                "description": "Only on /api/: what exactly is wrong (which parameter, "
+                "what is allowed).",
             },
         },
     }
@@ -325,9 +332,13 @@ COMPONENT_SCHEMAS: dict[str, Schema] = {
 
 
 def components() -> dict[str, Any]:
+    # Imported here: the explorer's schemas are built from its handlers' limits,
+    # and those modules import this one.
+    from lurkcoin.api.explorer_schemas import EXPLORER_PARAMETERS, EXPLORER_SCHEMAS
+
     return {
-        "schemas": COMPONENT_SCHEMAS,
-        "parameters": PARAMETERS_COMPONENTS,
+        "schemas": COMPONENT_SCHEMAS | EXPLORER_SCHEMAS,
+        "parameters": PARAMETERS_COMPONENTS | EXPLORER_PARAMETERS,
         "securitySchemes": SECURITY_SCHEMES,
     }
 

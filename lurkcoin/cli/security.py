@@ -72,7 +72,7 @@ def _scopes(key: ApiKey) -> str:
 async def create_api_key(ledger: Ledger, args: argparse.Namespace) -> int:
     server = _server(ledger, args.name)
     try:
-        info, key = await ledger.create_api_key(server, args.scope, args.label)
+        info, key = await ledger.create_api_key(server, args.scope, args.label, operator=True)
     except LurkcoinError as err:
         raise CliError(f"cannot create an API key for {server.name!r}: {describe(err)}") from None
     label = f", label {info.label!r}" if info.label else ""
@@ -197,7 +197,8 @@ def add_security_commands(
         action="append",
         required=True,
         choices=sorted(SCOPES),
-        help="what the key may read; repeat for several",
+        help="what the key may read; repeat for several (explorer: every transaction "
+        "in the public explorer, when [explorer] public_transactions is false)",
     )
     p.add_argument("--label", default="", metavar="TEXT", help="a note saying who holds it")
 

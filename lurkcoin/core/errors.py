@@ -42,6 +42,10 @@ ERRORS: dict[str, tuple[int, str]] = {
         400,
         "The server still holds a balance or pending transactions!",
     ),
+    # The public explorer (/api/).
+    "ERR_INVALIDPARAMETER": (400, "Invalid query parameters."),
+    "ERR_NOTFOUND": (404, "Not found."),
+    "ERR_RATELIMITED": (429, "Too many requests. Try again later."),
 }
 
 # An unknown code is a bug on our side, so it is reported like an internal error.
@@ -50,14 +54,20 @@ _UNKNOWN_MESSAGE = ERRORS["ERR_INTERNALERROR"][1]
 
 
 class LurkcoinError(Exception):
-    """An API-level failure: ``code`` is the wire code, ``message`` its text."""
+    """An API-level failure: ``code`` is the wire code, ``message`` its text.
 
-    def __init__(self, code: str, message: str | None = None) -> None:
+    ``details``: what exactly was wrong (the /api/ endpoints name the
+    parameter and what it allows); /v3 never sets it, so its bodies stay the
+    reference's.
+    """
+
+    def __init__(self, code: str, message: str | None = None, details: str | None = None) -> None:
         if message is None:
             message = ERRORS.get(code, (_UNKNOWN_STATUS, _UNKNOWN_MESSAGE))[1]
         super().__init__(code, message)
         self.code = code
         self.message = message
+        self.details = details
 
     @property
     def status(self) -> int:
@@ -96,5 +106,8 @@ class ServiceUnavailable(LurkcoinError):
 
 
 def error_body(err: LurkcoinError) -> dict[str, Any]:
-    """The JSON body of a failure, keys in the reference server's order."""
-    return {"error": err.code, "message": err.message, "success": False}
+    """The JSON body of a failure, keys in the reference server's order (then ``details``)."""
+    body: dict[str, Any] = {"error": err.code, "message": err.message, "success": False}
+    if err.details is not None:
+        body["details"] = err.details
+    return body

@@ -12,8 +12,11 @@ from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.models import ApiKey
 from lurkcoin.store.writes import WriteTx
 
-# What a read-only key may be allowed to see.
-SCOPES = frozenset({"balance", "history", "pending"})
+# What a read-only key may be allowed to see. "explorer" opens every
+# transaction of the public explorer (player names included) when the
+# operator keeps them private, so only the operator grants it (the CLI).
+SCOPES = frozenset({"balance", "history", "pending", "explorer"})
+OPERATOR_SCOPES = frozenset({"explorer"})
 KEY_PREFIX = "lk_"
 MAX_KEYS_PER_SERVER = 50
 MAX_LABEL_LENGTH = 100
@@ -48,12 +51,18 @@ def create_api_key(
     scopes: frozenset[str],
     label: str,
     now: int,
+    operator: bool = False,
 ) -> list[ApiKey]:
-    """Store a new key; returns every active key (for the in-memory map)."""
-    if not scopes or not scopes <= SCOPES:
+    """Store a new key; returns every active key (for the in-memory map).
+
+    ``operator``: the operator asks (the CLI), who alone may grant OPERATOR_SCOPES.
+    """
+    allowed = SCOPES if operator else SCOPES - OPERATOR_SCOPES
+    if not scopes or not scopes <= allowed:
         raise LurkcoinError(
             "ERR_INVALIDREQUEST",
-            f"Scopes must be a non-empty subset of {', '.join(sorted(SCOPES))}.",
+            f"Scopes must be a non-empty subset of {', '.join(sorted(allowed))}"
+            + ("." if operator else " (the operator grants explorer)."),
         )
     if len(label) > MAX_LABEL_LENGTH:
         raise LurkcoinError("ERR_INVALIDREQUEST", "The label is too long.")

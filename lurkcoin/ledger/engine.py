@@ -34,6 +34,7 @@ from lurkcoin.ledger.backup import (
 from lurkcoin.ledger.cache import ServerCache
 from lurkcoin.ledger.console import ConsoleMixin
 from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
+from lurkcoin.ledger.explorer import Explorer
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_token, token_matches
 from lurkcoin.models import ApiKey, Server, Transaction
@@ -85,6 +86,8 @@ class Ledger(ConsoleMixin):
         self.store.on_commit.append(self.cache.apply)
         self.store.on_commit.append(self._reload_api_keys)
         self._api_keys: dict[bytes, ApiKey] = {}
+        # The public explorer's read-only queries.
+        self.explorer = Explorer(self)
         # Token promotions in flight (kept so they are not garbage collected).
         self._background: set[asyncio.Task[None]] = set()
         # Whom the audit log names for a change made without an explicit actor:
@@ -386,15 +389,24 @@ class Ledger(ConsoleMixin):
         return token
 
     async def create_api_key(
-        self, server: Server, scopes: Iterable[str], label: str = "", *, actor: Actor | None = None
+        self,
+        server: Server,
+        scopes: Iterable[str],
+        label: str = "",
+        *,
+        actor: Actor | None = None,
+        operator: bool = False,
     ) -> tuple[ApiKey, str]:
-        """A new read-only key (returned once, stored hashed)."""
+        """A new read-only key (returned once, stored hashed).
+
+        ``operator``: asked by the operator (CLI), who alone grants the explorer scope.
+        """
         key = new_api_key()
         digest = hash_token(key)
         wanted = frozenset(scopes)
         keys = await self.change(
             lambda tx: credentials.create_api_key(
-                tx, server.id, digest, key[:10], wanted, label, _now()
+                tx, server.id, digest, key[:10], wanted, label, _now(), operator
             ),
             action="create-api-key",
             actor=actor,

@@ -89,6 +89,12 @@ class Reader:
         """One trivial query: the reader threads answer."""
         await self._rows("SELECT 1")
 
+    async def rows(
+        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+    ) -> list[Any]:
+        """One query's rows, for the store's other read modules (explorer_reads)."""
+        return await self._rows(sql, params)
+
     async def _transactions(self, sql: str, params: tuple[object, ...]) -> list[Transaction]:
         return [transaction_from_row(r) for r in await self._rows(sql, params)]
 

@@ -1,0 +1,212 @@
+"""The explorer's read queries: filtered transaction scans and per-server counts.
+
+Every transaction query walks ONE index (migration 0004) in the order of the
+page, from a keyset position, so its cost depends on the page size, never on
+the size of the ledger. Filters the index does not cover are checked on the
+rows the index yields; to keep a sparse filter from turning into a long scan,
+a scan reads at most ``budget`` index entries and reports where it stopped
+(its *frontier*): the caller then answers a short page whose cursor goes on
+from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lurkcoin.models import Transaction
+from lurkcoin.store.reads import Reader
+from lurkcoin.store.rows import TRANSACTION_COLUMNS, transaction_from_row
+
+SortKey = Literal["time", "amount"]
+# A place in a scan: (the sort column's value, seq).
+Position = tuple[int, int]
+
+# Which index drives a scan, by its equality column (None: the sort column alone).
+_TIME_INDEXES = {
+    None: "transactions_time",
+    "source_server_id": "transactions_source_server_time",
+    "target_server_id": "transactions_target_server_time",
+    "source": "transactions_source_time",
+    "target": "transactions_target_time",
+}
+_AMOUNT_INDEX = "transactions_amount"
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    """What the explorer's transaction list may be filtered by (servers as row ids)."""
+
+    server_id: int | None = None  # either side
+    source_server_id: int | None = None
+    target_server_id: int | None = None
+    user: str | None = None  # either side
+    source: str | None = None
+    target: str | None = None
+    min_amount: int | None = None
+    max_amount: int | None = None
+    status: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+@dataclass(frozen=True)
+class Side:
+    """One index scan: its equality column and value (or none).
+
+    ``either``: the side of an either-side filter (server, user), which the
+    two sides' scans answer together.
+    """
+
+    column: str | None
+    value: int | str | None
+    either: bool = False
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    rows: list[Transaction]
+    # Everything up to here (inclusive, in scan order) was seen; None: the
+    # scan reached the end of its range.
+    frontier: Position | None
+
+
+def position(t: Transaction, sort: SortKey) -> Position:
+    return (t.time if sort == "time" else t.amount, t.seq)
+
+
+def _residuals(f: TransactionFilter, sort: SortKey, side: Side) -> tuple[list[str], list[object]]:
+    """Conditions the driving index does not answer itself."""
+    conds: list[str] = []
+    params: list[object] = []
+
+    def add(cond: str, *values: object) -> None:
+        conds.append(cond)
+        params.extend(values)
+
+    for column in ("source_server_id", "target_server_id", "source", "target"):
+        value = getattr(f, column)
+        if value is not None and (side.column != column or side.either):
+            add(f"{column} = ?", value)
+    either_server = side.either and side.column in ("source_server_id", "target_server_id")
+    if f.server_id is not None and not either_server:
+        add("(source_server_id = ? OR target_server_id = ?)", f.server_id, f.server_id)
+    either_user = side.either and side.column in ("source", "target")
+    if f.user is not None and not either_user:
+        add("(source = ? OR target = ?)", f.user, f.user)
+    if f.status is not None:
+        add("status = ?", f.status)
+    if sort == "time":
+        if f.min_amount is not None:
+            add("amount >= ?", f.min_amount)
+        if f.max_amount is not None:
+            add("amount <= ?", f.max_amount)
+    else:
+        if f.since is not None:
+            add("time >= ?", f.since)
+        if f.until is not None:
+            add("time <= ?", f.until)
+    return conds, params
+
+
+def _segments(
+    f: TransactionFilter, sort: SortKey, side: Side, descending: bool, after: Position | None
+) -> tuple[str, list[tuple[list[str], list[object]]], str]:
+    """The index, the seeks of one side's scan (conditions and parameters), and its ORDER BY.
+
+    After a position (k, seq) the scan is two exact index seeks: the rest of
+    k's ties (k = ? AND seq beyond), then the values beyond k. A row-value
+    comparison would make SQLite seek on k alone and step over every tie
+    (a thousand rows share each second of a busy ledger).
+    """
+    conds: list[str] = []
+    params: list[object] = []
+    if sort == "time":
+        index = _TIME_INDEXES[side.column]
+        low, high = f.since, f.until
+    else:
+        index = _AMOUNT_INDEX
+        low, high = f.min_amount, f.max_amount
+    if side.column is not None:
+        conds.append(f"{side.column} = ?")
+        params.append(side.value)
+    if low is not None:
+        conds.append(f"{sort} >= ?")
+        params.append(low)
+    if high is not None:
+        conds.append(f"{sort} <= ?")
+        params.append(high)
+    direction = "DESC" if descending else "ASC"
+    order = f"{sort} {direction}, seq {direction}"
+    if after is None:
+        return index, [(conds, params)], order
+    beyond = "<" if descending else ">"
+    ties = (conds + [f"{sort} = ?", f"seq {beyond} ?"], params + [after[0], after[1]])
+    rest = (conds + [f"{sort} {beyond} ?"], params + [after[0]])
+    return index, [ties, rest], order
+
+
+def _where(conds: list[str]) -> str:
+    return " WHERE " + " AND ".join(conds) if conds else ""
+
+
+async def scan(
+    reader: Reader,
+    f: TransactionFilter,
+    sort: SortKey,
+    side: Side,
+    *,
+    descending: bool,
+    after: Position | None,
+    want: int,
+    budget: int,
+) -> ScanResult:
+    """Up to ``want`` matching transactions after ``after``, reading at most ``budget`` entries."""
+    index, segments, order = _segments(f, sort, side, descending, after)
+    residual, residual_params = _residuals(f, sort, side)
+    rows: list[Transaction] = []
+    for conds, params in segments:
+        source = f"transactions INDEXED BY {index}{_where(conds)}"
+        if not residual:
+            found = await reader.rows(
+                f"SELECT {TRANSACTION_COLUMNS} FROM {source} ORDER BY {order} LIMIT ?",
+                (*params, want - len(rows)),
+            )
+            rows += [transaction_from_row(r) for r in found]
+            if len(rows) == want:
+                return ScanResult(rows, position(rows[-1], sort))
+            continue
+        found = await reader.rows(
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE seq IN "
+            f"(SELECT seq FROM {source} ORDER BY {order} LIMIT ?)"
+            f" AND {' AND '.join(residual)} ORDER BY {order} LIMIT ?",
+            (*params, budget, *residual_params, want - len(rows)),
+        )
+        rows += [transaction_from_row(r) for r in found]
+        if len(rows) == want:
+            return ScanResult(rows, position(rows[-1], sort))
+        # Fewer than wanted: either the seek's range ended or the budget ran out first.
+        last = await reader.rows(
+            f"SELECT {sort}, seq FROM {source} ORDER BY {order} LIMIT 1 OFFSET ?",
+            (*params, budget - 1),
+        )
+        if last:
+            return ScanResult(rows, (int(last[0][0]), int(last[0][1])))
+    return ScanResult(rows, None)
+
+
+async def server_activity(reader: Reader) -> dict[int, tuple[int, int | None]]:
+    """Per live server: (pending count, time of its newest transaction or None).
+
+    One index range scan per server on each side: the pending partial index
+    and the newest entry of its history.
+    """
+    found = await reader.rows(
+        "SELECT s.id, "
+        "(SELECT COUNT(*) FROM transactions p INDEXED BY transactions_pending "
+        "WHERE p.target_server_id = s.id AND p.status = 'pending'), "
+        "(SELECT t.time FROM history h JOIN transactions t ON t.seq = h.seq "
+        "WHERE h.server_id = s.id ORDER BY h.pos DESC LIMIT 1) "
+        "FROM servers s WHERE s.kind = 'server' AND s.deleted_at IS NULL"
+    )
+    return {int(r[0]): (int(r[1]), None if r[2] is None else int(r[2])) for r in found}
