@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lurkcoin.api import explorer
+from lurkcoin.api import explorer, explorer_stats
 from lurkcoin.api.explorer_http import (
     EXPLORER_KEY,
     ExplorerState,
@@ -18,10 +18,12 @@ from lurkcoin.api.explorer_http import (
     public,
 )
 from lurkcoin.api.explorer_schemas import (
+    HISTORY_RESULT,
     RATES_RESULT,
     SERVER_LIST_PARAMETERS,
     SERVER_RESULT,
     SERVERS_RESULT,
+    STATS_RESULT,
     TRANSACTION_LIST_PARAMETERS,
     TRANSACTION_RESULT,
     TRANSACTIONS_RESULT,
@@ -45,6 +47,34 @@ _HEADERS = (
 )
 
 EXPLORER_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "/api/stats.json",
+        _GET,
+        public(explorer_stats.stats),
+        "Network statistics",
+        "Servers (total, active), circulation, issuance, transactions and volume, pending "
+        "work, the 10 richest, distributions, network health with a 0-100 score, and the "
+        "last 7 days. From aggregates kept as payments commit." + _HEADERS,
+        "explorer",
+        STATS_RESULT,
+        scopes=None,
+        codes=_COMMON,
+        operation_name="explorer_stats",
+    ),
+    Endpoint(
+        "/api/history.json",
+        _GET,
+        public(explorer_stats.history),
+        "Daily snapshots",
+        "Transactions, volume, active and new servers, circulation per UTC day, over at most "
+        "366 days." + _HEADERS,
+        "explorer",
+        HISTORY_RESULT,
+        scopes=None,
+        codes=_COMMON,
+        parameters=("HistorySince", "HistoryUntil"),
+        operation_name="explorer_history",
+    ),
     Endpoint(
         "/api/servers.json",
         _GET,

@@ -276,3 +276,89 @@ TRANSACTION_LIST_PARAMETERS = (
     "TxOffset",
     "TxCursor",
 )
+
+
+SNAPSHOT = _object(
+    {
+        "date": {"type": "string", "format": "date", "description": "The UTC day."},
+        "time": _TIME | {"description": "Its first second."},
+        "transactions": {"type": "integer", "minimum": 0},
+        "volume": _MONEY,
+        "active_servers": {"type": "integer", "minimum": 0},
+        "new_servers": {"type": "integer", "minimum": 0},
+        "circulation": _MONEY | {"description": "Lurkcoins held by servers at the day's end."},
+    },
+    "One day, from the daily rollup.",
+)
+_COUNT = {"type": "integer", "minimum": 0}
+_RATIO = {"type": "number", "minimum": 0, "maximum": 1}
+STATS_RESULT = _object(
+    {
+        "time": _TIME,
+        "servers": _object(
+            {"total": _COUNT, "active_24h": _COUNT, "active_7d": _COUNT, "active_30d": _COUNT},
+            "Servers, and those with a transaction within each window.",
+        ),
+        "circulation": _MONEY,
+        "issued": _MONEY,
+        "transactions": _object({"total": _COUNT, "last_24h": _COUNT}, "Transaction counts."),
+        "volume": _object({"last_24h": _MONEY, "last_30d": _MONEY}, "Lurkcoins moved."),
+        "pending": _object(
+            {"count": _COUNT, "oldest_age": {"type": ["integer", "null"], "minimum": 0}},
+            "Transactions awaiting acknowledgement; the oldest one's age in seconds.",
+        ),
+        "richest": {
+            "type": "array",
+            "maxItems": 10,
+            "items": _object(
+                {
+                    "rank": {"type": "integer", "minimum": 1},
+                    "name": {"type": "string"},
+                    "uid": {"type": "string"},
+                    "balance": _MONEY,
+                },
+                "A rich server.",
+            ),
+        },
+        "distributions": _object(
+            {
+                "balance_bands": {
+                    "type": "array",
+                    "items": _object(
+                        {"min": _MONEY, "max": _MAYBE_MONEY, "servers": _COUNT},
+                        "Servers with min <= balance < max.",
+                    ),
+                },
+                "exchange_rates": _object(
+                    {"fixed": _COUNT, "floating": _COUNT}, "Fixed (target 0) or floating."
+                ),
+                "activity": _object(
+                    {k: _COUNT for k in ("24h", "7d", "30d", "older", "never")},
+                    "Servers by the age of their newest transaction.",
+                ),
+            },
+            "How servers are spread.",
+        ),
+        "network_health": _object(
+            {
+                "webhook_deliveries_24h": _COUNT,
+                "webhook_success_24h": {"anyOf": [_RATIO, {"type": "null"}]},
+                "median_acknowledgement_seconds": {"type": ["integer", "null"], "minimum": 0},
+                "failed_refunds": _COUNT,
+                "health_score": {"type": "number", "minimum": 0, "maximum": 100},
+            },
+            "See the README for the health score's formula.",
+        ),
+        "historical_data": {"type": "array", "maxItems": 7, "items": SNAPSHOT},
+    },
+    "The network at a glance.",
+)
+HISTORY_RESULT = _object(
+    {"days": {"type": "array", "maxItems": 366, "items": SNAPSHOT}}, "Daily snapshots."
+)
+EXPLORER_PARAMETERS["HistorySince"] = _query(
+    "since", "First day (Unix seconds or ISO 8601; default: 29 days before until).", _MOMENT
+)
+EXPLORER_PARAMETERS["HistoryUntil"] = _query(
+    "until", "Last day (Unix seconds or ISO 8601; default: today). At most 366 days.", _MOMENT
+)

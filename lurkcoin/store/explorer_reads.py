@@ -210,3 +210,52 @@ async def server_activity(reader: Reader) -> dict[int, tuple[int, int | None]]:
         "FROM servers s WHERE s.kind = 'server' AND s.deleted_at IS NULL"
     )
     return {int(r[0]): (int(r[1]), None if r[2] is None else int(r[2])) for r in found}
+
+
+# -- statistics: each read is bounded by servers, days or a fixed sample ---------------
+
+
+async def webhook_outcomes(reader: Reader, since: float) -> tuple[int, int]:
+    """(servers whose last webhook attempt was after ``since``, how many of those succeeded)."""
+    rows = await reader.rows(
+        "SELECT COUNT(*), COALESCE(SUM(last_error IS NULL), 0) FROM webhook_state "
+        "WHERE last_attempt_at >= ?",
+        (since,),
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+async def acknowledgement_delays(reader: Reader, sample: int) -> list[int]:
+    """Seconds from payment to acknowledgement among the newest ``sample`` transactions."""
+    rows = await reader.rows(
+        "SELECT t.processed_at - t.time FROM (SELECT seq FROM transactions INDEXED BY "
+        "transactions_time ORDER BY time DESC, seq DESC LIMIT ?) s "
+        "JOIN transactions t ON t.seq = s.seq "
+        "WHERE t.status = 'acknowledged' AND t.processed_at IS NOT NULL",
+        (sample,),
+    )
+    return sorted(max(0, int(r[0])) for r in rows)
+
+
+async def active_servers_per_day(reader: Reader, first_day: int, last_day: int) -> dict[int, int]:
+    """Servers with a transaction on each day, from the daily rollup (one row per server-day)."""
+    rows = await reader.rows(
+        "SELECT day, COUNT(*) FROM daily_rollup WHERE server_id <> 0 AND day BETWEEN ? AND ? "
+        "GROUP BY day",
+        (first_day, last_day),
+    )
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+async def daily_deltas(reader: Reader, server_id: int) -> list[tuple[int, int]]:
+    """(day, sum of the account's entries that day) for every day it changed, oldest first.
+
+    For the issuance account: one entry per operator adjustment or opening
+    balance, so this is short whatever the number of payments.
+    """
+    rows = await reader.rows(
+        "SELECT time / 86400, SUM(delta) FROM entries INDEXED BY entries_server_time "
+        "WHERE server_id = ? GROUP BY time / 86400 ORDER BY 1",
+        (server_id,),
+    )
+    return [(int(r[0]), int(r[1])) for r in rows]
