@@ -142,6 +142,12 @@ class ExplorerSection:
 
 
 @dataclass
+class MetricsSection:
+    # Lets clients other than loopback read /metrics with "Authorization: Bearer <token>".
+    bearer_token: str = _setting("", may_be_empty=True)
+
+
+@dataclass
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
@@ -150,6 +156,7 @@ class Config:
     security: SecuritySection = field(default_factory=SecuritySection)
     admin: AdminSection = field(default_factory=AdminSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     api: ApiSection = field(default_factory=ApiSection)
     explorer: ExplorerSection = field(default_factory=ExplorerSection)
 

@@ -83,6 +83,8 @@ async def test_a_full_database_answers_503_keeps_reads_and_resumes_by_itself(
         ready = await client.call("GET", "/readyz")
         assert ready.status == 503 and ready.header("Retry-After") == "1"
         assert ready.body.startswith("not ready: the disk is full")
+        metrics = await client.call("GET", "/metrics")
+        assert "\nlurkcoin_writes_failing 1.0\n" in metrics.body
         await asyncio.sleep(0.7)  # several failed recovery probes: still one line
 
         # Space returns: no client writes, yet the server is ready again by itself.

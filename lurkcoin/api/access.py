@@ -38,11 +38,27 @@ _PLAIN_PARAMETERS = frozenset({"limit", "before"})
 _ID = web.RequestKey("request_id", str)
 _STARTED = web.RequestKey("started", float)
 _ACCOUNT = web.RequestKey("account", str)
+_ERROR_CODE = web.RequestKey("error_code", str)
 
 
 def set_account(request: web.Request, uid: str) -> None:
     """Record which server account the request logged in as (for the access log)."""
     request[_ACCOUNT] = uid
+
+
+def set_error_code(request: web.Request, code: str) -> None:
+    """Record the API error code the request was answered with (for the metrics)."""
+    request[_ERROR_CODE] = code
+
+
+def error_code(request: web.Request) -> str | None:
+    return request.get(_ERROR_CODE)
+
+
+def elapsed(request: web.Request) -> float:
+    """Seconds since the request reached the app (0 if it never did)."""
+    started = request.get(_STARTED)
+    return time.perf_counter() - started if started is not None else 0.0
 
 
 def logged_path(request: web.Request) -> str:

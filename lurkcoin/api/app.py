@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from lurkcoin.api import explorer_routes, fallbacks, logmask
 from lurkcoin.api.access import log_access, request_id_middleware
 from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.metrics import install_metrics, metrics_context
 from lurkcoin.api.replies import failure
 from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.api.routing import add_endpoints
@@ -133,8 +134,10 @@ def create_app(
     app[THROTTLE_KEY] = LoginThrottle.from_config(config.security)
     app.on_response_prepare.append(security_headers)
     app.on_response_prepare.append(log_access)
+    install_metrics(app)
     app.cleanup_ctx.append(_ledger_context(config, ledger))
     app.cleanup_ctx.append(_maintenance_context)
+    app.cleanup_ctx.append(metrics_context)
     app.cleanup_ctx.extend(extra_contexts)
     add_endpoints(app, ENDPOINTS)
     if config.api.min_version <= 2:

@@ -1,24 +1,55 @@
-"""``GET /metrics``: the writer's group-commit counters and the process's memory, for Prometheus.
+"""``GET /metrics``: Prometheus metrics, written with prometheus-client.
 
-Only loopback clients are answered (403 otherwise): the numbers say how busy
-the ledger is, which is nobody else's business. Behind a reverse proxy on the
-same host every client looks local, so do not route /metrics through one.
+Requests (per route, method and status) and their latency, payments by
+result and API errors by code, the writer's group-commit batch sizes and
+COMMIT (fsync) latency, webhook deliveries by outcome, the outbox depth and
+its oldest due row, pending transactions and the oldest, login-throttle
+blocks, database size, whether writes are failing, and the process
+(memory, CPU, open files).
+
+Every app has its own registry, so several servers in one process (tests)
+never mix their numbers. Values kept elsewhere (the Ledger's, the throttle's
+and the dispatcher's counters) are read at scrape time.
+
+Answered to loopback clients, and to anyone presenting ``Authorization:
+Bearer <[metrics] bearer_token>``; 403 otherwise. Behind a reverse proxy on
+the same host every client looks local, so do not route /metrics through one
+unless a token is set and the proxy passes only that path's requests that
+carry it.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 import resource
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector
 
+from lurkcoin.api.access import elapsed, error_code
 from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.throttle import THROTTLE_KEY
+from lurkcoin.ledger import Ledger
+from lurkcoin.webhooks.dispatcher import DISPATCHER_KEY
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_STARTED = time.time()
+if TYPE_CHECKING:
+    from lurkcoin.store.reads import Backlog
+    from lurkcoin.store.sqlite import BatchOutcome
+
+# The classic text format every Prometheus version reads (our names are all ASCII).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# The routes whose requests are payments (their results are counted apart).
+PAY_ROUTES = frozenset({"/v3/pay", "/v2/pay"})
+_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -38,83 +69,197 @@ def _is_loopback(remote: str | None) -> bool:
     try:
         return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
     except ValueError:
-        return False  # a Unix socket peer has no address: not answered either
+        return False  # a Unix socket peer has no address: it needs the token
 
 
-def _file_size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+class Metrics:
+    """One app's instruments, and the collector of values kept by other parts."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "lurkcoin_http_requests",
+            "HTTP requests answered, by route, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "lurkcoin_http_request_duration_seconds",
+            "Time until the reply was ready, by route.",
+            ["route"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.payments = Counter(
+            "lurkcoin_payments",
+            "Payment requests by result: ok, or the error code.",
+            ["result"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "lurkcoin_api_errors", "API error replies by error code.", ["code"], registry=r
+        )
+        self.batch_size = Histogram(
+            "lurkcoin_write_batch_size",
+            "Operations committed together in one transaction (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
+        )
+        self.commit_latency = Histogram(
+            "lurkcoin_commit_duration_seconds",
+            "Time the writer's COMMIT (its fsync) took.",
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.state = _StateCollector(app)
+        r.register(self.state)
+        ProcessCollector(registry=r)
+
+    def observe_batch(self, outcome: BatchOutcome) -> None:
+        if outcome.size:  # a probe for another process's changes is no batch
+            self.batch_size.observe(outcome.size)
+            self.commit_latency.observe(outcome.commit_seconds)
 
 
-def _sample(name: str, kind: str, help_text: str, value: float) -> str:
-    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value}\n"
+class _StateCollector(Collector):
+    """Values other parts keep, read when /metrics is scraped."""
 
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.backlog: Backlog | None = None  # read (asynchronously) just before collecting
 
-def render(app: web.Application) -> str:
-    """The metrics page in the Prometheus text exposition format."""
-    ledger = app[LEDGER_KEY]
-    store = ledger.store
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    parts = [
-        _sample(
-            "lurkcoin_write_batches_total",
-            "counter",
+    def collect(self) -> Iterator[Metric]:
+        ledger: Ledger | None = self.app.get(LEDGER_KEY)
+        if ledger is None:
+            return
+        batches, operations = ledger.write_counts()
+        yield CounterMetricFamily(
+            "lurkcoin_write_batches",
             "Write transactions committed by the single writer (one fsync each).",
-            store.batches,
-        ),
-        _sample(
-            "lurkcoin_batched_operations_total",
-            "counter",
+            value=batches,
+        )
+        yield CounterMetricFamily(
+            "lurkcoin_batched_operations",
             "Ledger operations committed inside those batches.",
-            store.batched_operations,
-        ),
-        _sample("lurkcoin_servers", "gauge", "Live server accounts.", len(ledger.servers())),
-        _sample(
-            "lurkcoin_database_bytes",
-            "gauge",
-            "Size of the SQLite database file.",
-            _file_size(store.path),
-        ),
-        _sample(
-            "lurkcoin_wal_bytes",
-            "gauge",
-            "Size of the SQLite write-ahead log.",
-            _file_size(store.path + "-wal"),
-        ),
-        _sample(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            resident_bytes(),
-        ),
-        _sample(
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time spent.",
-            round(usage.ru_utime + usage.ru_stime, 3),
-        ),
-        _sample(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since the Unix epoch.",
-            round(_STARTED, 3),
-        ),
-    ]
-    return "".join(parts)
+            value=operations,
+        )
+        yield GaugeMetricFamily("lurkcoin_servers", "Live server accounts.", len(ledger.servers()))
+        db, wal = ledger.database_bytes()
+        yield GaugeMetricFamily("lurkcoin_database_bytes", "Size of the SQLite database file.", db)
+        yield GaugeMetricFamily("lurkcoin_wal_bytes", "Size of the SQLite write-ahead log.", wal)
+        yield GaugeMetricFamily(
+            "lurkcoin_writes_failing",
+            "1 while writes fail (disk full, read-only database) and are answered 503.",
+            1 if ledger.write_problem() else 0,
+        )
+        yield from self._backlog()
+        throttle = self.app.get(THROTTLE_KEY)
+        blocks = CounterMetricFamily(
+            "lurkcoin_login_throttle_blocks",
+            "Times a client address or an account was blocked after failed logins.",
+            labels=["kind"],
+        )
+        for kind in ("address", "account"):
+            blocks.add_metric([kind], throttle.blocks[kind] if throttle is not None else 0)
+        yield blocks
+        dispatcher = self.app.get(DISPATCHER_KEY)
+        deliveries = CounterMetricFamily(
+            "lurkcoin_webhook_deliveries",
+            "Finished webhook delivery attempts by outcome.",
+            labels=["outcome"],
+        )
+        for outcome in ("delivered", "failed", "gave_up"):
+            count = dispatcher.outcomes[outcome] if dispatcher is not None else 0
+            deliveries.add_metric([outcome], count)
+        yield deliveries
+
+    def _backlog(self) -> Iterator[Metric]:
+        backlog, now = self.backlog, time.time()
+        if backlog is None:
+            return
+        yield GaugeMetricFamily(
+            "lurkcoin_pending_transactions",
+            "Payments received and not yet acknowledged or rejected.",
+            backlog.pending,
+        )
+        yield GaugeMetricFamily(
+            "lurkcoin_pending_oldest_age_seconds",
+            "Age of the oldest pending transaction (0 when none).",
+            max(0.0, now - backlog.oldest_pending_time) if backlog.oldest_pending_time else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "lurkcoin_webhook_outbox_depth",
+            "Servers with a webhook notification waiting to be delivered.",
+            backlog.outbox,
+        )
+        yield GaugeMetricFamily(
+            "lurkcoin_webhook_outbox_oldest_due_age_seconds",
+            "How long the most overdue webhook notification has been due (0 when none).",
+            max(0.0, now - backlog.earliest_due) if backlog.earliest_due is not None else 0.0,
+        )
+
+
+METRICS_KEY = web.AppKey("metrics", Metrics)
+
+
+def _route(request: web.Request) -> str:
+    """The route's template (never the raw path: that would let clients mint labels)."""
+    route = request.match_info.route
+    canonical = route.resource.canonical if route.resource is not None else None
+    return canonical or "unmatched"
+
+
+async def record_request(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: count the request, its latency, and a payment's result."""
+    metrics = request.app.get(METRICS_KEY)
+    if metrics is None:
+        return
+    route, status = _route(request), response.status
+    metrics.requests.labels(route, request.method, str(status)).inc()
+    metrics.latency.labels(route).observe(elapsed(request))
+    code = error_code(request)
+    if code is not None:
+        metrics.errors.labels(code).inc()
+    if route in PAY_ROUTES:
+        ok = status == 200 and code is None
+        metrics.payments.labels("ok" if ok else (code or f"http_{status}")).inc()
+
+
+async def metrics_context(app: web.Application) -> AsyncIterator[None]:
+    """Count every batch the Ledger commits (started once the Ledger is open)."""
+    app[LEDGER_KEY].on_commit(app[METRICS_KEY].observe_batch)
+    yield
+
+
+def install_metrics(app: web.Application) -> None:
+    app[METRICS_KEY] = Metrics(app)
+    app.on_response_prepare.append(record_request)
+
+
+def _allowed(request: web.Request) -> bool:
+    if _is_loopback(request.remote):
+        return True
+    token = request.app[LEDGER_KEY].config.metrics.bearer_token
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    if not _is_loopback(request.remote):
-        return web.Response(status=403, text="403: /metrics is only served to loopback clients\n")
+    if not _allowed(request):
+        return web.Response(
+            status=403,
+            text="403: /metrics is served to loopback clients, or with [metrics] bearer_token\n",
+        )
+    collected = request.app[METRICS_KEY]
+    collected.state.backlog = await request.app[LEDGER_KEY].backlog()
     return web.Response(
-        body=render(request.app).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE}
+        body=generate_latest(collected.registry), headers={"Content-Type": CONTENT_TYPE}
     )
 
 
 def parse_metrics(text: str) -> dict[str, float]:
-    """Sample name -> value of a metrics page (labels are not used here)."""
+    """Sample name (with its labels) -> value of a metrics page."""
     values: dict[str, float] = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):

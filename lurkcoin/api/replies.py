@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lurkcoin.api.access import set_error_code
 from lurkcoin.api.jsonout import dumps_bytes
 from lurkcoin.core.errors import LurkcoinError, error_body
 
@@ -35,6 +36,7 @@ def failure(request: web.Request, err: LurkcoinError) -> web.Response:
     A throttled login (429) or a full disk (503) keeps its Retry-After even when
     X-Force-OK makes it a 200.
     """
+    set_error_code(request, err.code)
     response = _json_response(error_body(err), 200 if force_ok(request) else err.status)
     response.headers.update(err.headers)
     return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -171,6 +171,8 @@ class LoginThrottle:
         self.accounts = FailureCounter(failures_per_account, window, max_keys)
         self.trusted = parse_networks(trusted_proxies)
         self.clock = clock
+        # Times an address or an account became blocked, for the metrics.
+        self.blocks: Counter[str] = Counter()
 
     @classmethod
     def from_config(cls, section: SecuritySection) -> LoginThrottle:
@@ -202,6 +204,8 @@ class LoginThrottle:
         now = self.clock()
         by_address = self.addresses.record(address, now)
         by_account = self.accounts.record(uid, now) if uid is not None else False
+        self.blocks["address"] += by_address
+        self.blocks["account"] += by_account
         return Failure(by_address, by_account)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from lurkcoin.ledger.explorer import Explorer
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_token, token_matches
 from lurkcoin.models import ApiKey, Server, Transaction
-from lurkcoin.store.reads import Reader
+from lurkcoin.store.reads import Backlog, Reader
 from lurkcoin.store.sqlite import BatchOutcome, SqliteStore
 from lurkcoin.store.writes import WriteTx
 
@@ -599,6 +600,25 @@ class Ledger(ConsoleMixin):
     def write_problem(self) -> str | None:
         """The condition that stops writes now (a full disk...), or None."""
         return self.store.health.problem
+
+    async def backlog(self) -> Backlog:
+        """Pending transactions and webhook outbox rows, for the metrics."""
+        return await self._reader().backlog()
+
+    def write_counts(self) -> tuple[int, int]:
+        """Batches the writer committed, and the operations inside them, since opening."""
+        return self.store.batches, self.store.batched_operations
+
+    def database_bytes(self) -> tuple[int, int]:
+        """Sizes of the database file and of its write-ahead log (0 if absent)."""
+        return _file_size(self.store.path), _file_size(self.store.path + "-wal")
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _no_constants(name: str) -> None:

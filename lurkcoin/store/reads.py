@@ -44,6 +44,16 @@ class LedgerTotals:
     misdated_rows: int = 0
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Work waiting on others: pending payments and webhook deliveries (times: Unix s)."""
+
+    pending: int
+    oldest_pending_time: int | None
+    outbox: int
+    earliest_due: float | None
+
+
 READERS = 2  # connections for request-path reads, used in turn
 
 
@@ -84,6 +94,18 @@ class Reader:
     ) -> list[Any]:
         self._turn = (self._turn + 1) % len(self._conns)
         return list(await self._conns[self._turn].execute_fetchall(sql, params))
+
+    async def backlog(self) -> Backlog:
+        """Pending transactions and webhook outbox rows: how many, and the oldest."""
+        rows = await self._rows(
+            "SELECT (SELECT COUNT(*) FROM transactions WHERE status = 'pending'),"
+            " (SELECT time FROM transactions WHERE seq = ("
+            "   SELECT MIN(seq) FROM transactions WHERE status = 'pending')),"
+            " (SELECT COUNT(*) FROM webhook_outbox),"
+            " (SELECT MIN(due_at) FROM webhook_outbox)"
+        )
+        pending, oldest, outbox, due = rows[0]
+        return Backlog(int(pending), oldest, int(outbox), due)
 
     async def ping(self) -> None:
         """One trivial query: the reader threads answer."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ class BatchOutcome:
     size: int
     # True when ``servers`` is every live server (another process wrote).
     full: bool = False
+    # How long the COMMIT (the fsync) took, for the metrics.
+    commit_seconds: float = 0.0
     # Every active read-only key, on a full reload.
     api_keys: list[ApiKey] | None = None
 
@@ -89,6 +92,7 @@ class SqliteStore:
         # While writes fail (disk full...): how often to probe, and the Retry-After.
         self.retry_interval = retry_interval
         self.health = WriteHealth(path)
+        self._commit_seconds = 0.0
         self._probe: asyncio.TimerHandle | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lurkcoin-writer")
         self._conn: sqlite3.Connection | None = None
@@ -208,6 +212,7 @@ class SqliteStore:
                         fut.set_exception(error)
                 continue
             self.health.succeeded()
+            outcome.commit_seconds = self._commit_seconds
             self.batches += 1
             self.batched_operations += len(batch)
             for callback in self.on_commit:
@@ -352,8 +357,10 @@ class SqliteStore:
     def _commit(self) -> None:
         conn = self._conn
         assert conn is not None
+        started = time.perf_counter()
         try:
             conn.execute("COMMIT")
+            self._commit_seconds = time.perf_counter() - started
         except BaseException:
             self._rollback()
             raise

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,8 @@ class WebhookDispatcher:
         self._stopping = False
         self._session: aiohttp.ClientSession | None = None
         self.deliveries = 0  # POSTs attempted since start, for tests and the admin pages
+        # Finished attempts by outcome (delivered, failed, gave_up), for the metrics.
+        self.outcomes: Counter[str] = Counter()
 
     @property
     def running(self) -> bool:
@@ -203,6 +206,7 @@ class WebhookDispatcher:
 
     def _record(self, claim: outbox.Claim, attempt: Attempt, now: float) -> Callable[..., object]:
         if attempt.ok:
+            self.outcomes["delivered"] += 1
             assert attempt.status is not None
             status = attempt.status
             return lambda tx: outbox.record_success(tx, claim, now=now, status=status)
@@ -210,6 +214,7 @@ class WebhookDispatcher:
         give_up = now - claim.queued_at >= self.config.give_up_after
         retry_at = now + retry_delay(failures, self.config.retry_cap, self._rng)
         error = attempt.error or "failed"
+        self.outcomes["gave_up" if give_up else "failed"] += 1
         if give_up:
             log.warning(
                 "webhook of %s: giving up after %d attempts: %s", claim.server_name, failures, error
