@@ -85,6 +85,10 @@ async def test_one_server_shows_recent_transactions_when_public(make_api: MakeAp
     recent = result["recent_transactions"]
     assert len(recent) == 10
     assert all("Charlie" in (t["source_server"], t["target_server"]) for t in recent)
+    daily = result["daily"]
+    assert len(daily) == 30
+    # Charlie received all 12 live payments today (rejections refund from it).
+    assert daily[-1]["received_count"] == 12 and daily[-1]["sent_count"] == 3
     body = await api.error("/api/servers/nobody.json", 404)
     assert body["error"] == "ERR_NOTFOUND" and body["details"].startswith("name:")
 

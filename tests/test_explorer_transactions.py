@@ -191,6 +191,12 @@ async def test_page_and_offset_match_the_cursor_walk(api: Api) -> None:
         cursor=by_offset["pagination"]["next_cursor"],
     )
     assert [r["id"] for r in after["transactions"]] == ids[12:17]
+    # With filters the index does not answer alone (merged sides, a status), offset is
+    # counted over the merged matches.
+    for filters in ({"server": "Alpha"}, {"status": "settled", "source": "ann"}):
+        walked = [r["id"] for r in await api.walk(limit=500, **filters)]
+        skipped = await api.ok("/api/transactions.json", limit=4, offset=3, **filters)
+        assert [r["id"] for r in skipped["transactions"]] == walked[3:7], filters
 
 
 async def test_a_cursor_cannot_page_another_query(api: Api) -> None:

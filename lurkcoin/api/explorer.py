@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +42,7 @@ from lurkcoin.api.v3 import transaction_object
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger.credentials import KEY_PREFIX
 from lurkcoin.ledger.explorer import Explorer, ServerRow, TransactionSearch
-from lurkcoin.models import Transaction
+from lurkcoin.models import DailyTotals, Transaction
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -50,6 +51,7 @@ DEFAULT_LIMIT = 100
 MAX_OFFSET = 10_000
 ACTIVE_SECONDS = 30 * 86400
 RECENT_TRANSACTIONS = 10
+SERVER_DAYS = 30  # the daily series of a server's page
 STATUSES = ("pending", "acknowledged", "rejected", "settled")
 SERVER_SORTS = (
     "rank",
@@ -71,7 +73,7 @@ _PRIVATE = (
 
 
 def _explorer(request: web.Request) -> Explorer:
-    return request.app[LEDGER_KEY].explorer
+    return request.config_dict[LEDGER_KEY].explorer
 
 
 async def transaction_access(request: web.Request) -> str:
@@ -80,7 +82,7 @@ async def transaction_access(request: web.Request) -> str:
     Raises 401 (no key), 403 (a key without the explorer scope, or a server's
     own token: only an operator-granted key opens everyone's transactions).
     """
-    if request.app[EXPLORER_KEY].settings.public_transactions:
+    if request.config_dict[EXPLORER_KEY].settings.public_transactions:
         return "public"
     header = request.headers.get("Authorization")
     if header is None:
@@ -124,6 +126,17 @@ def server_object(row: ServerRow) -> dict[str, Any]:
         "exchange_rate": _rate_object(row),
         "pending_count": row.pending_count,
         "last_activity": row.last_activity,
+    }
+
+
+def day_object(d: DailyTotals) -> dict[str, Any]:
+    """One day of a server's rollup row (what it sent and received)."""
+    return {
+        "date": datetime.fromtimestamp(d.day * 86400, UTC).strftime("%Y-%m-%d"),
+        "sent_count": d.sent_count,
+        "sent_volume": Money(d.sent_volume),
+        "received_count": d.received_count,
+        "received_volume": Money(d.received_volume),
     }
 
 
@@ -212,7 +225,7 @@ async def server(request: web.Request) -> web.StreamResponse:
     # Without credentials a private explorer still shows the row (recent: null);
     # a wrong or insufficient key is an error, never a quiet public view.
     access = "none"
-    if request.app[EXPLORER_KEY].settings.public_transactions or (
+    if request.config_dict[EXPLORER_KEY].settings.public_transactions or (
         "Authorization" in request.headers
     ):
         access = await transaction_access(request)
@@ -221,11 +234,18 @@ async def server(request: web.Request) -> web.StreamResponse:
         recent = [
             explorer_transaction(t) for t in await explorer.recent(found, RECENT_TRANSACTIONS)
         ]
-    reply = success({"server": server_object(row), "recent_transactions": recent})
+    daily = await request.config_dict[LEDGER_KEY].daily_totals(found.id, SERVER_DAYS)
+    reply = success(
+        {
+            "server": server_object(row),
+            "daily": [day_object(d) for d in daily],
+            "recent_transactions": recent,
+        }
+    )
     return _cached(reply, PRIVATE_CACHE if access == "key" else PUBLIC_CACHE, varies=True)
 
 
-_TRANSACTION_PARAMS = {
+TRANSACTION_PARAMS = {
     "server": text,
     "source_server": text,
     "target_server": text,
@@ -268,9 +288,13 @@ def _search(values: dict[str, Any]) -> TransactionSearch:
     )
 
 
-async def transactions(request: web.Request) -> web.StreamResponse:
-    """Filtered, sorted transactions, paged by cursor, page or offset."""
-    values = read_query(request, _TRANSACTION_PARAMS)
+async def query_transactions(
+    request: web.Request, values: dict[str, Any]
+) -> tuple[list[Transaction], dict[str, Any]]:
+    """One page of a validated transaction query, and its pagination object.
+
+    Shared by the JSON API and the explorer page; the caller checked access.
+    """
     search = _search(values)
     sort, descending = ordering(values, TRANSACTION_SORTS, "time", lambda _: "desc")
     limit = values.get("limit", DEFAULT_LIMIT)
@@ -287,7 +311,6 @@ async def transactions(request: web.Request) -> web.StreamResponse:
                 f"at most {MAX_OFFSET // limit + 1} with limit={limit} (offset {MAX_OFFSET}); "
                 "follow next_cursor to go deeper",
             )
-    access = await transaction_access(request)
     # Bound to the filters as resolved (server ids), so any spelling of a name matches.
     resolved = _explorer(request).resolve(search)
     filters = dataclasses.asdict(resolved if resolved is not None else search)
@@ -305,16 +328,24 @@ async def transactions(request: web.Request) -> web.StreamResponse:
         after=after,
         before=before,
     )
-    result = {
-        "transactions": [explorer_transaction(t) for t in page.rows],
-        "pagination": {
-            "limit": limit,
-            "page": values.get("page"),
-            "offset": None if "cursor" in values else offset,
-            "next_cursor": None if page.next is None else encode("next", page.next, bound_to),
-            "prev_cursor": None if page.prev is None else encode("prev", page.prev, bound_to),
-        },
+    pagination = {
+        "limit": limit,
+        "page": values.get("page"),
+        "offset": None if "cursor" in values else offset,
+        "next_cursor": None if page.next is None else encode("next", page.next, bound_to),
+        "prev_cursor": None if page.prev is None else encode("prev", page.prev, bound_to),
     }
+    return page.rows, pagination
+
+
+async def transactions(request: web.Request) -> web.StreamResponse:
+    """Filtered, sorted transactions, paged by cursor, page or offset."""
+    values = read_query(request, TRANSACTION_PARAMS)
+    _search(values)  # every parameter is checked before the login is
+    ordering(values, TRANSACTION_SORTS, "time", lambda _: "desc")
+    access = await transaction_access(request)
+    rows, pagination = await query_transactions(request, values)
+    result = {"transactions": [explorer_transaction(t) for t in rows], "pagination": pagination}
     return _cached(success(result), PRIVATE_CACHE if access == "key" else PUBLIC_CACHE, varies=True)
 
 

@@ -30,6 +30,7 @@ from lurkcoin.api.explorer_schemas import (
 )
 from lurkcoin.api.routing import Endpoint, add_endpoints
 from lurkcoin.config import Config
+from lurkcoin.explorer_page import add_explorer_page
 
 _GET = ("GET",)
 _COMMON = ("ERR_INVALIDPARAMETER", "ERR_RATELIMITED")
@@ -166,3 +167,4 @@ def install(app: web.Application, config: Config) -> None:
         return
     app[EXPLORER_KEY] = ExplorerState(section, RateLimiter(section.rate_limit, section.rate_window))
     add_endpoints(app, EXPLORER_ENDPOINTS + PREFLIGHT_ENDPOINTS)
+    add_explorer_page(app, config)

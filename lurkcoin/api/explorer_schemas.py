@@ -112,6 +112,21 @@ SERVERS_RESULT = _object(
 SERVER_RESULT = _object(
     {
         "server": {"$ref": SCHEMAS + "ExplorerServer"},
+        "daily": {
+            "type": "array",
+            "maxItems": 30,
+            "description": "The last 30 UTC days, oldest first, from the daily rollup.",
+            "items": _object(
+                {
+                    "date": {"type": "string", "format": "date"},
+                    "sent_count": {"type": "integer", "minimum": 0},
+                    "sent_volume": _MONEY,
+                    "received_count": {"type": "integer", "minimum": 0},
+                    "received_volume": _MONEY,
+                },
+                "What the server sent and received that day.",
+            ),
+        },
         "recent_transactions": {
             "type": ["array", "null"],
             "items": {"$ref": SCHEMAS + "ExplorerTransaction"},

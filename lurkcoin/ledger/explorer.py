@@ -138,6 +138,24 @@ class Explorer:
         """``limit`` rows after ``skip`` matches from ``after``, and where to go on from."""
         wanted = skip + limit
         reader = self._ledger._reader()
+        sides = _sides(f, sort)
+        if skip and after is None and len(sides) == 1 and explorer_reads.exact(f, sort, sides[0]):
+            # One index answers everything: SQLite steps over the offset in the
+            # index itself, without building the skipped rows.
+            found = await explorer_reads.scan(
+                reader,
+                f,
+                sort,
+                sides[0],
+                descending=descending,
+                after=None,
+                want=limit + 1,
+                budget=limit + 1,
+                skip=skip,
+            )
+            rows = found.rows[:limit]
+            more = len(found.rows) > limit
+            return rows, position(rows[-1], sort) if more and rows else None
         results: list[ScanResult] = [
             await explorer_reads.scan(
                 reader,
@@ -149,7 +167,7 @@ class Explorer:
                 want=wanted + 1,
                 budget=wanted + 1 + SCAN_SLACK,
             )
-            for side in _sides(f, sort)
+            for side in sides
         ]
         frontiers = [r.frontier for r in results if r.frontier is not None]
         boundary = min(frontiers, key=lambda p: _rank(p, descending)) if frontiers else None
