@@ -85,6 +85,27 @@ def test_pay_on_a_prefilled_ledger_reports_group_commit() -> None:
     assert commits["batches"] > 0 and commits["average_batch"] >= 1
 
 
+def test_explorer_reports_every_endpoint_on_a_prefilled_ledger() -> None:
+    result = bench("--scenario", "explorer", "--prefill-transactions", "3000")
+    assert_sound(result)
+    endpoints = result["traffic"]["endpoints"]
+    for label in (
+        "stats",
+        "servers",
+        "server",
+        "exchange_rates",
+        "history",
+        "transactions",
+        "transactions_by_server",
+        "transactions_by_user",
+        "transactions_by_amount",
+        "transactions_offset_max",
+        "transactions_cursor_deep",
+        "transaction",
+    ):
+        assert endpoints[label]["ok"] > 0, label
+
+
 def test_text_table() -> None:
     done = subprocess.run(
         [

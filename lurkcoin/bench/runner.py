@@ -25,6 +25,7 @@ from typing import Any
 
 from lurkcoin.bench import report
 from lurkcoin.bench.client import Endpoint
+from lurkcoin.bench.explorer import explorer_paths, make_explorer_worker
 from lurkcoin.bench.scenarios import (
     USES_EXCHANGE_RATES,
     WORKERS,
@@ -32,6 +33,7 @@ from lurkcoin.bench.scenarios import (
     Discard,
     Run,
     Stats,
+    Worker,
 )
 from lurkcoin.bench.seeding import FUND, circulating, ring_ids, seed
 from lurkcoin.bench.server import (
@@ -96,9 +98,11 @@ def machine_busy() -> float | None:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-async def measure(endpoint: Endpoint, accounts: list[Account], opts: Options) -> Measured:
+async def measure(
+    endpoint: Endpoint, accounts: list[Account], opts: Options, worker: Worker | None = None
+) -> Measured:
     run = Run(endpoint, accounts)
-    worker = WORKERS[opts.scenario]
+    worker = worker or WORKERS[opts.scenario]
     tasks = [asyncio.create_task(worker(run, i)) for i in range(opts.concurrency)]
     try:
         if opts.warmup > 0:
@@ -146,7 +150,7 @@ def _group_commit(
 
 async def bench(opts: Options) -> dict[str, Any]:
     """Run the bench; the result is what --json prints."""
-    if opts.scenario not in WORKERS:
+    if opts.scenario not in WORKERS and opts.scenario != "explorer":
         raise BenchError(f"unknown scenario {opts.scenario!r}")
     if opts.spawn == (opts.url is not None):
         raise BenchError("give exactly one of --spawn and --url")
@@ -205,7 +209,10 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
     endpoint = Endpoint.from_url(url)
     api_before = await api_balances(endpoint, accounts, wait=10.0)
 
-    measured = await measure(endpoint, accounts, opts)
+    worker = None
+    if opts.scenario == "explorer":
+        worker = make_explorer_worker(explorer_paths(server.database, [a.name for a in accounts]))
+    measured = await measure(endpoint, accounts, opts, worker)
 
     api_after = await api_balances(endpoint, accounts)
     after = measured.after or {}

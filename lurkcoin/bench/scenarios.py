@@ -5,6 +5,7 @@
 - ``balance``: authenticated ``/v3/balance`` reads.
 - ``mixed``: 50% balance, 25% pay (to nobody in particular: settled at once),
   10% summary, 10% history, 5% exchange_rates.
+- ``explorer``: the public /api/ endpoints in turn (lurkcoin.bench.explorer).
 - ``mod``: what the Minetest mod does. Pay players on other servers in local
   currency (``X-Force-OK: true``, like the mod), poll pending every few
   seconds, acknowledge what it sees and now and then reject one (which
@@ -31,7 +32,7 @@ from lurkcoin.bench.client import (
     build_request,
 )
 
-SCENARIOS = ("pay", "balance", "mixed", "mod")
+SCENARIOS = ("pay", "balance", "mixed", "mod", "explorer")
 # The mod's poll period, and how many ids one acknowledgement carries (the
 # body limit is 4096 bytes; an id with its quotes and comma is 22).
 POLL_SECONDS = 3.0

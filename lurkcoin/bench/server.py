@@ -51,6 +51,10 @@ class SpawnedServer:
             "LURKCOIN_DATABASE_PATH": str(self.database),
             "LURKCOIN_SERVER_HOST": "127.0.0.1",
             "LURKCOIN_SERVER_PORT": str(self.port),
+            # The explorer scenario reads transactions and is one address: no
+            # privacy gate and no rate limit in its way.
+            "LURKCOIN_EXPLORER_PUBLIC_TRANSACTIONS": "true",
+            "LURKCOIN_EXPLORER_RATE_LIMIT": "1000000000",
         }
         if self.config is None:
             env.pop("LURKCOIN_CONFIG", None)
