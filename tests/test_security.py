@@ -17,13 +17,13 @@ from argon2 import PasswordHasher, Type, extract_parameters
 from auth_helpers import Bank, basic, key_auth, start_bank
 from conftest import StartServer
 
-from lurkcoin import admin_auth
-from lurkcoin.admin_auth import hash_password, verify_admin
+from lurkcoin.api import admin_passwords
+from lurkcoin.api.admin_passwords import hash_password, verify_admin
 from lurkcoin.cli import security as security_cli
 from lurkcoin.cli.commands import CliError
 from lurkcoin.config import Config, ConfigError, load_config
 from lurkcoin.ledger import Ledger
-from lurkcoin.webhooks import admin as webhook_admin
+from lurkcoin.webhooks import status as webhook_status
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ async def test_rotate_webhook_secret(bank: Bank) -> None:
     async with bank.client() as client:
         none = await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))
         assert (none.status, none.error) == (400, "ERR_INVALIDREQUEST")
-        await webhook_admin.set_webhook(ledger, "alpha", "https://game.example/", sign=False)
+        await webhook_status.set_webhook(ledger, "alpha", "https://game.example/", sign=False)
         first = (await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))).result
         second = (await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))).result
     assert first.startswith("whsec_") and second.startswith("whsec_") and first != second
@@ -280,8 +280,8 @@ def test_verify_admin(cheap_hash: str) -> None:
 def test_unknown_users_cost_as_much_as_known_ones(cheap_hash: str) -> None:
     config = Config()
     config.admin.accounts = {"alice": cheap_hash}
-    admin_auth.warm_up(config)
-    dummy = admin_auth._dummy_hash(cheap_hash)
+    admin_passwords.warm_up(config)
+    dummy = admin_passwords._dummy_hash(cheap_hash)
     assert extract_parameters(dummy) == extract_parameters(cheap_hash)
     assert dummy != cheap_hash
 

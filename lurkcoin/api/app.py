@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 
 from lurkcoin.api import explorer_routes, fallbacks, logmask
 from lurkcoin.api.access import log_access, request_id_middleware
-from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.metrics import install_metrics, metrics_context
 from lurkcoin.api.replies import failure
 from lurkcoin.api.routes import ENDPOINTS

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from lurkcoin.api.access import set_account
-from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY, LoginThrottle, TooManyFailures
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger

@@ -14,7 +14,7 @@ import math
 
 from aiohttp import web
 
-from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.app_keys import LEDGER_KEY
 
 # Longer than a healthy writer ever takes, shorter than a probe's usual timeout.
 READY_TIMEOUT = 5.0

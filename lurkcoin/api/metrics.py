@@ -36,7 +36,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.registry import Collector
 
 from lurkcoin.api.access import elapsed, error_code
-from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY
 from lurkcoin.ledger import Ledger
 from lurkcoin.webhooks.dispatcher import DISPATCHER_KEY

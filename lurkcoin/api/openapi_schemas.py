@@ -1,7 +1,7 @@
 """The reusable pieces of the OpenAPI document: wire objects, envelopes, parameters, security.
 
 lurkcoin.api.openapi assembles the operations from these. Each schema says
-what the code writes (v3.py, credentials.py) or accepts (body.py), so that a
+what the code writes (v3.py, v3_credentials.py) or accepts (body.py), so that a
 client generated from the document, and the fuzz test, see the real server.
 Limits come from the modules that enforce them rather than being retyped here.
 """

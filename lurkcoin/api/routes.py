@@ -5,7 +5,7 @@
 lists paths). To add an endpoint:
 
 1. write its handler (``async def handler(request) -> web.StreamResponse``) in
-   the module of its API (v3.py, credentials.py, or a new one such as v2.py);
+   the module of its API (v3.py, v3_credentials.py, or a new one such as v2.py);
 2. add one ``Endpoint(path, methods, handler, summary, ...)`` below, in its
    section: ``READ`` for a read (GET, and POST as the reference allows),
    ``scopes`` for its login (None: none; (): the token; ("balance",): a
@@ -22,7 +22,7 @@ in its module and pass it to ``add_endpoints`` beside this one.
 
 from __future__ import annotations
 
-from lurkcoin.api import credentials, health, metrics, openapi, v3
+from lurkcoin.api import health, metrics, openapi, v3, v3_credentials
 from lurkcoin.api.openapi_schemas import (
     LABEL,
     NULL,
@@ -330,7 +330,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/v3/regenerate_token",
         ("POST",),
-        credentials.regenerate_token,
+        v3_credentials.regenerate_token,
         "Regenerate the API token",
         "Returns a new token; the old one keeps working until the new one is first used.",
         "credentials",
@@ -340,7 +340,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/v3/rotate_webhook_secret",
         ("POST",),
-        credentials.rotate_webhook_secret,
+        v3_credentials.rotate_webhook_secret,
         "Rotate the webhook signing secret",
         "Returns a new `whsec_...` secret (deliveries are signed with it from now on, "
         "Standard Webhooks style). ERR_INVALIDREQUEST when no webhook URL is set.",
@@ -351,7 +351,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/v3/api_keys",
         ("POST",),
-        credentials.create_api_key,
+        v3_credentials.create_api_key,
         "Create a read-only API key",
         "The key is in the result, shown only this once (stored hashed). At most 50 "
         "active keys per server.",
@@ -370,7 +370,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/v3/list_api_keys",
         READ,
-        credentials.list_api_keys,
+        v3_credentials.list_api_keys,
         "List the active read-only API keys",
         "Oldest first, without the keys themselves.",
         "credentials",
@@ -379,7 +379,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/v3/revoke_api_key",
         ("POST",),
-        credentials.revoke_api_key,
+        v3_credentials.revoke_api_key,
         "Revoke a read-only API key",
         "The key stops working at once; an id that is not one of this server's active "
         "keys is ERR_INVALIDREQUEST.",

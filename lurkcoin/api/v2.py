@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.auth import Credentials, authenticate_credentials, server_actor
 from lurkcoin.api.jsonout import Money, dumps
-from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.v2_request import (
     Params,
     json_reply,

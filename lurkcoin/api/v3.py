@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from lurkcoin import __version__
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.auth import authenticate, server_actor
 from lurkcoin.api.body import (
     MISSING,
@@ -24,7 +25,6 @@ from lurkcoin.api.body import (
     read_optional_json_object,
 )
 from lurkcoin.api.jsonout import Money
-from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import success
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.money import AmountError, format_balance, parse_amount

@@ -52,7 +52,7 @@ def read_password(stdin: TextIO) -> str:
 
 def hash_password(config: Config, args: argparse.Namespace) -> int:
     # Imported on use: argon2 is needed by this command only.
-    from lurkcoin.admin_auth import hash_password as argon2id_hash
+    from lurkcoin.api.admin_passwords import hash_password as argon2id_hash
 
     print(argon2id_hash(read_password(sys.stdin)))
     return 0

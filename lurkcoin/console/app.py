@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lurkcoin.admin_auth import warm_up
-from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.config import Config
 from lurkcoin.console import actions, downloads, pages
 from lurkcoin.console.guard import CONFIG_KEY, guard, login, login_page, logout

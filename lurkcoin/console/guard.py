@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lurkcoin.admin_auth import verify_admin
-from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY, TooManyFailures
 from lurkcoin.config import ADMIN_ROLES, Config
 from lurkcoin.ledger.audit import Actor

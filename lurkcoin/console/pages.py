@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lurkcoin.api.keys import LEDGER_KEY
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.console.charts import Chart, bar_chart, day_label
 from lurkcoin.console.guard import render, requires
 from lurkcoin.core.errors import LurkcoinError

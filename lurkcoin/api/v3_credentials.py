@@ -11,12 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.auth import authenticate, server_actor
 from lurkcoin.api.body import invalid_request, read_json_object
-from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import success
 from lurkcoin.models import ApiKey
-from lurkcoin.webhooks.admin import rotate_secret
+from lurkcoin.webhooks.status import rotate_secret
 
 # Ids are SQLite integers; anything larger cannot name a key.
 _MAX_ID = 2**63
