@@ -1,4 +1,4 @@
-"""The records the ledger hands around: servers and transactions (money in cents)."""
+"""The records the ledger hands around: servers, transactions (money in cents), webhook state."""
 
 from __future__ import annotations
 
@@ -96,3 +96,63 @@ class DailyTotals:
     sent_volume: int
     received_count: int
     received_volume: int
+
+
+@dataclass
+class BatchOutcome:
+    """What one committed batch changed, for the in-memory caches."""
+
+    servers: list[Server]
+    deleted_server_ids: set[int]
+    notified_server_ids: set[int]
+    size: int
+    # True when ``servers`` is every live server (another process wrote).
+    full: bool = False
+    # How long the COMMIT (the fsync) took, for the metrics.
+    commit_seconds: float = 0.0
+    # Every active read-only key, on a full reload.
+    api_keys: list[ApiKey] | None = None
+
+
+# -- the webhook outbox ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One server's notification, taken by the dispatcher for one delivery attempt."""
+
+    server_id: int
+    server_name: str
+    url: str
+    secret: str | None
+    generation: int
+    queued_at: float
+    attempts: int  # failed attempts so far for this notification
+    message_id: str
+    lease_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    claims: list[Claim]
+    # Earliest due time among the rows left behind (None: nothing waits).
+    next_due: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """What `lurkcoin webhooks` and the admin pages show for one server."""
+
+    server_name: str
+    webhook_url: str | None
+    signed: bool
+    pending: bool  # a notification is waiting to be delivered
+    queued_at: float | None
+    next_attempt_at: float | None
+    attempts: int  # failed attempts of the waiting notification
+    last_attempt_at: float | None
+    last_status: int | None
+    last_error: str | None
+    last_success_at: float | None
+    consecutive_failures: int
+    gave_up_at: float | None

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from lurkcoin.admin_auth import hash_password
 
+from lurkcoin.api.admin_passwords import hash_password
 from lurkcoin.config import Config
 
 PASSWORD = "correct horse battery"

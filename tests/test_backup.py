@@ -56,9 +56,9 @@ async def test_import_is_idempotent_and_keeps_tokens_working(ledger: Ledger) -> 
     await ledger.import_backup(backup)
     again = await ledger.import_backup(json.dumps(backup, default=str))
     assert (again.servers_created, again.servers_skipped, again.transactions_created) == (0, 13, 0)
-    assert ledger.authenticate("rich", "tok:rich:with:colons") is not None
-    assert ledger.authenticate("Echo Server", "tok-echo") is not None
-    assert ledger.authenticate("locked", "") is None  # an empty token never logs in
+    assert await ledger.authenticate("rich", "tok:rich:with:colons") is not None
+    assert await ledger.authenticate("Echo Server", "tok-echo") is not None
+    assert await ledger.authenticate("locked", "") is None  # an empty token never logs in
     alpha = ledger.require_server("alpha")
     assert [t.id for t in await ledger.pending(alpha)] == [
         "T5F5E1000-0000000A",
@@ -86,7 +86,7 @@ async def test_our_export_imports_into_a_fresh_ledger(ledger: Ledger, tmp_path: 
     try:
         await second.import_backup(text)
         assert comparable(json.loads(await second.export_backup())) == comparable(json.loads(text))
-        assert second.authenticate("alpha", "tok-alpha") is not None
+        assert await second.authenticate("alpha", "tok-alpha") is not None
         assert (await second.check()).ok
     finally:
         await second.close()

@@ -84,7 +84,14 @@ class Cli:
         return self.with_ledger(lambda ledger: ledger.server(name))
 
     def authenticates(self, name: str, token: str) -> bool:
-        return self.with_ledger(lambda ledger: ledger.authenticate(name, token) is not None)
+        async def go() -> bool:
+            ledger = await Ledger.open(load_config(self.config, environ={}))
+            try:
+                return await ledger.authenticate(name, token) is not None
+            finally:
+                await ledger.close()
+
+        return asyncio.run(go())
 
 
 @pytest.fixture(autouse=True)

@@ -201,7 +201,7 @@ async def test_actions_go_through_the_ledger_with_audit_entries(
     alice = await browser("alice")
     created = await alice.post("/admin/create", {"name": "Alpha", "balance": "10"}, follow=True)
     token = created.text.split('<textarea id="secret" readonly rows="4" cols="90">')[1]
-    assert site.ledger.authenticate("Alpha", token.split("<")[0]) is not None
+    assert await site.ledger.authenticate("Alpha", token.split("<")[0]) is not None
     await alice.post("/admin/create", {"name": "Bravo"})
     steps = [
         ("adjust", {"amount": "2.50", "reason": "bonus"}),

@@ -29,3 +29,31 @@ def test_the_pure_core_does_no_io() -> None:
         if forbidden.match(line)
     ]
     assert not offenders, offenders
+
+
+# Ways to reach the store: importing it, or going through a Ledger's ``store``.
+_STORE_ACCESS = re.compile(
+    r"^\s*(from|import)\s+lurkcoin\.store\b|^\s*from\s+lurkcoin\s+import\s+.*\bstore\b|\.store\b"
+)
+
+
+def test_the_ledger_is_the_only_door_to_the_store() -> None:
+    """api/, cli/, console/ and webhooks/ go through the Ledger (or ``ledger.outbox``)."""
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for package in ("api", "cli", "console", "webhooks")
+        for path in (PACKAGE / package).rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _STORE_ACCESS.search(line)
+    ]
+    assert not offenders, "go through the Ledger:\n" + "\n".join(offenders)
+
+
+def test_no_module_reads_another_objects_private_connection() -> None:
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in PACKAGE.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"(?<!\bself)\._conn\b", line)
+    ]
+    assert not offenders, offenders

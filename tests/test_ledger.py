@@ -256,8 +256,8 @@ async def test_delete_server_only_when_empty(ledger: Ledger) -> None:
 async def test_create_server_refuses_duplicates_and_bad_names(ledger: Ledger) -> None:
     server, token = await ledger.create_server("My Server!")
     assert server.uid == "myserver_" and server.target_balance == 0
-    assert len(token) >= 170 and ledger.authenticate("myserver_", token) is not None
-    assert ledger.authenticate("my server!", token + "x") is None
+    assert len(token) >= 170 and await ledger.authenticate("myserver_", token) is not None
+    assert await ledger.authenticate("my server!", token + "x") is None
     with pytest.raises(LurkcoinError, match="ERR_SERVEREXISTS"):
         await ledger.create_server("myserver_")
     with pytest.raises(LurkcoinError, match="ERR_INVALIDREQUEST"):

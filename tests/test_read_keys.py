@@ -9,8 +9,6 @@ import pytest
 from auth_helpers import Bank, Client, basic, key_auth, start_bank
 from conftest import StartServer
 
-from lurkcoin.webhooks import status as webhook_status
-
 ALL_SCOPES = ["balance", "history", "pending"]
 # What each read endpoint needs (the design's table).
 READS: list[tuple[str, set[str]]] = [
@@ -39,7 +37,7 @@ async def bank(serve: StartServer, tmp_path: Path) -> Bank:
         local_currency=False,
     )
     await ledger.set_target_balance("alpha", 500_000)
-    await webhook_status.set_webhook(ledger, "alpha", "https://game.example/hook", sign=True)
+    await ledger.set_webhook("alpha", "https://game.example/hook", sign=True)
     return bank
 
 

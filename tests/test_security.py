@@ -23,7 +23,6 @@ from lurkcoin.cli import security as security_cli
 from lurkcoin.cli.commands import CliError
 from lurkcoin.config import Config, ConfigError, load_config
 from lurkcoin.ledger import Ledger
-from lurkcoin.webhooks import status as webhook_status
 
 
 @pytest.fixture
@@ -140,7 +139,7 @@ async def test_rotate_webhook_secret(bank: Bank) -> None:
     async with bank.client() as client:
         none = await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))
         assert (none.status, none.error) == (400, "ERR_INVALIDREQUEST")
-        await webhook_status.set_webhook(ledger, "alpha", "https://game.example/", sign=False)
+        await ledger.set_webhook("alpha", "https://game.example/", sign=False)
         first = (await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))).result
         second = (await client.call("POST", "/v3/rotate_webhook_secret", bank.auth("Alpha"))).result
     assert first.startswith("whsec_") and second.startswith("whsec_") and first != second
@@ -332,7 +331,7 @@ class Cli:
         async def go() -> bool:
             ledger = await Ledger.open(self.config)
             try:
-                return ledger.authenticate(name, token) is not None
+                return await ledger.authenticate(name, token) is not None
             finally:
                 await ledger.close()
 

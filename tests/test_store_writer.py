@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
 
@@ -106,3 +108,11 @@ async def test_light_and_heavy_operations_in_one_batch(tmp_path: Path) -> None:
         assert report.ok, report.problems
     finally:
         await ledger.close()
+
+
+async def test_a_write_after_close_fails_instead_of_waiting_forever(tmp_path: Path) -> None:
+    ledger = await Ledger.open(config(tmp_path))
+    await ledger.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        async with asyncio.timeout(10):  # a hang would otherwise stall the run
+            await ledger.create_server("Late")

@@ -26,12 +26,7 @@ from webhook_helpers import (
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
-from lurkcoin.webhooks import (
-    new_signing_secret,
-    remove_secret,
-    rotate_secret,
-    set_webhook,
-)
+from lurkcoin.webhooks import new_signing_secret
 from lurkcoin.webhooks.delivery import (
     ForbiddenAddress,
     GuardedResolver,
@@ -179,7 +174,7 @@ async def test_a_signed_delivery_verifies_with_standardwebhooks(
 ) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
-        url, secret = await set_webhook(ledger, "Game", receiver.url, sign=True)
+        url, secret = await ledger.set_webhook("Game", receiver.url, sign=True)
         assert url == receiver.url + "/lurkcoin" and secret is not None
         await pay(ledger)
         [request] = await receiver.wait_for(1)
@@ -199,7 +194,7 @@ async def test_a_retry_keeps_its_webhook_id_and_a_new_notification_gets_a_new_on
     receiver.status = 500
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
-        _, secret = await set_webhook(ledger, "Game", receiver.url, sign=True)
+        _, secret = await ledger.set_webhook("Game", receiver.url, sign=True)
         assert secret is not None
         await pay(ledger)
         first, retry = await receiver.wait_for(2)
@@ -217,15 +212,15 @@ async def test_a_retry_keeps_its_webhook_id_and_a_new_notification_gets_a_new_on
 async def test_a_server_rotates_its_secret(config: Config, receiver: Receiver) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
-        _, old = await set_webhook(ledger, "Game", receiver.url, sign=True)
-        new = await rotate_secret(ledger, ledger.require_server("Game"))
+        _, old = await ledger.set_webhook("Game", receiver.url, sign=True)
+        new = await ledger.rotate_webhook_secret(ledger.require_server("Game"))
         assert new != old and new.startswith("whsec_")
         await pay(ledger)
         [request] = await receiver.wait_for(1)
         Webhook(new).verify(request.body, request.headers)
         with pytest.raises(WebhookVerificationError):
             Webhook(old or "").verify(request.body, request.headers)
-        await remove_secret(ledger, "Game")
+        await ledger.remove_webhook_secret("Game")
         assert not (await state_of(ledger)).signed
 
 
@@ -234,27 +229,27 @@ async def test_changing_the_url_keeps_signing_unless_told(
 ) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
-        _, secret = await set_webhook(ledger, "Game", "http://example.invalid/", sign=True)
-        _, none = await set_webhook(ledger, "Game", receiver.url)
+        _, secret = await ledger.set_webhook("Game", "http://example.invalid/", sign=True)
+        _, none = await ledger.set_webhook("Game", receiver.url)
         assert none is None and ledger.require_server("Game").webhook_secret == secret
         await pay(ledger)
         [signed] = await receiver.wait_for(1)
         assert secret is not None and Webhook(secret).verify(signed.body, signed.headers)
         await wait_state(ledger, delivered)
-        await set_webhook(ledger, "Game", receiver.url, sign=False)
+        await ledger.set_webhook("Game", receiver.url, sign=False)
         assert not (await state_of(ledger)).signed
         await pay(ledger)
         unsigned = (await receiver.wait_for(2))[-1]
         assert not any(k.startswith("webhook-") for k in unsigned.headers)
-        await set_webhook(ledger, "Game", None)
+        await ledger.set_webhook("Game", None)
         assert ledger.require_server("Game").webhook_url is None
 
 
 async def test_rotating_needs_a_webhook_url(config: Config) -> None:
     async with serving(config) as (ledger, _):
         await setup_servers(ledger, None)
-        for change in (rotate_secret, remove_secret):
+        for change in (ledger.rotate_webhook_secret, ledger.remove_webhook_secret):
             with pytest.raises(LurkcoinError) as err:
-                await change(ledger, "Game")
+                await change("Game")
             assert err.value.code == "ERR_INVALIDREQUEST"
         assert ledger.require_server("Game").webhook_secret is None

@@ -13,9 +13,8 @@ from aiohttp import web
 
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
-from lurkcoin.models import Transaction
-from lurkcoin.store.webhooks import DeliveryState
-from lurkcoin.webhooks import WebhookDispatcher, delivery_states
+from lurkcoin.models import DeliveryState, Transaction
+from lurkcoin.webhooks import WebhookDispatcher
 
 BODY = b'{"version": 0}'
 
@@ -147,7 +146,7 @@ async def pay(ledger: Ledger, target: str = "Game", user: str = "bob") -> Transa
 
 
 async def state_of(ledger: Ledger, name: str = "Game") -> DeliveryState:
-    return next(s for s in await delivery_states(ledger) if s.server_name == name)
+    return next(s for s in await ledger.outbox.delivery_states() if s.server_name == name)
 
 
 async def wait_state(

@@ -100,11 +100,11 @@ def forbidden() -> LurkcoinError:
     return LurkcoinError("ERR_FORBIDDEN")
 
 
-def _login(ledger: Ledger, credentials: Credentials) -> tuple[Server, ApiKey | None] | None:
+async def _login(ledger: Ledger, credentials: Credentials) -> tuple[Server, ApiKey | None] | None:
     """The server (and read-only key, if one was used) these Basic credentials log in as."""
     if not credentials.token:
         return None  # never a login, even for a server imported with an empty token
-    server = ledger.authenticate(credentials.name, credentials.token)
+    server = await ledger.authenticate(credentials.name, credentials.token)
     if server is not None:
         return server, None
     if credentials.token.startswith(KEY_PREFIX):
@@ -184,7 +184,7 @@ async def authenticate_credentials(
     if credentials is None:
         raise invalid_login()
     ledger = request.app[LEDGER_KEY]
-    found = _login(ledger, credentials)
+    found = await _login(ledger, credentials)
     if found is None:
         raise _failed(request, throttle, ledger, credentials.name)
     server = _allowed(found, scopes)

@@ -42,8 +42,8 @@ from lurkcoin.ledger import Ledger
 from lurkcoin.webhooks.dispatcher import DISPATCHER_KEY
 
 if TYPE_CHECKING:
-    from lurkcoin.store.reads import Backlog
-    from lurkcoin.store.sqlite import BatchOutcome
+    from lurkcoin.ledger import Backlog
+    from lurkcoin.models import BatchOutcome
 
 # The classic text format every Prometheus version reads (our names are all ASCII).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4

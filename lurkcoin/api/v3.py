@@ -300,7 +300,5 @@ async def set_webhook_url(request: web.Request) -> web.StreamResponse:
     server = await authenticate(request)
     url = _webhook_url_field(await read_json_object(request))
     # Keep the operator-set signing secret: the client only changes the URL.
-    stored = await _ledger(request).set_webhook_url(
-        server, url, actor=server_actor(request, server)
-    )
-    return success(stored)
+    change = await _ledger(request).set_webhook(server, url, actor=server_actor(request, server))
+    return success(change.url)

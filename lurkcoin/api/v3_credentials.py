@@ -16,7 +16,6 @@ from lurkcoin.api.auth import authenticate, server_actor
 from lurkcoin.api.body import invalid_request, read_json_object
 from lurkcoin.api.replies import success
 from lurkcoin.models import ApiKey
-from lurkcoin.webhooks.status import rotate_secret
 
 # Ids are SQLite integers; anything larger cannot name a key.
 _MAX_ID = 2**63
@@ -46,7 +45,9 @@ async def rotate_webhook_secret(request: web.Request) -> web.StreamResponse:
     """A new signing secret (``whsec_...``); deliveries carry only its signature from now on."""
     server = await authenticate(request)
     return success(
-        await rotate_secret(request.app[LEDGER_KEY], server, actor=server_actor(request, server))
+        await request.app[LEDGER_KEY].rotate_webhook_secret(
+            server, actor=server_actor(request, server)
+        )
     )
 
 

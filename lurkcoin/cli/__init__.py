@@ -25,8 +25,8 @@ from lurkcoin.cli.commands import (
 )
 from lurkcoin.config import Config, ConfigError, config_file, load_config
 from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.ledger import SchemaTooNew
 from lurkcoin.logs import hold_records
-from lurkcoin.store.migrate import SchemaTooNew
 
 PROG = "lurkcoin"
 

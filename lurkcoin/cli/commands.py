@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
-from lurkcoin import webhooks
 from lurkcoin.config import Config
 from lurkcoin.core.errors import ERRORS, LurkcoinError
 from lurkcoin.core.money import (
@@ -28,6 +27,7 @@ from lurkcoin.core.money import (
 )
 from lurkcoin.ledger.engine import Ledger
 from lurkcoin.models import Server
+from lurkcoin.webhooks.status import render_delivery_states
 
 Command = Callable[[Ledger, argparse.Namespace], Awaitable[int]]
 
@@ -224,7 +224,7 @@ async def set_webhook(ledger: Ledger, args: argparse.Namespace) -> int:
     # None keeps the server's current signing state.
     sign = True if args.sign else False if args.unsigned else None
     try:
-        stored, secret = await webhooks.set_webhook(ledger, server, args.url, sign=sign)
+        stored, secret = await ledger.set_webhook(server, args.url, sign=sign)
     except LurkcoinError as err:
         raise CliError(f"{describe(err)}; got {args.url!r}") from None
     if stored is None:
@@ -240,8 +240,8 @@ async def set_webhook(ledger: Ledger, args: argparse.Namespace) -> int:
 
 
 async def list_webhooks(ledger: Ledger, args: argparse.Namespace) -> int:
-    states = await webhooks.delivery_states(ledger)
-    print(webhooks.render_delivery_states(states) if states else "No webhooks configured.")
+    states = await ledger.outbox.delivery_states()
+    print(render_delivery_states(states) if states else "No webhooks configured.")
     return 0
 
 
@@ -292,7 +292,7 @@ async def _replace_atomically(dest: str, write: Callable[[str], Awaitable[None]]
 
 async def backup(ledger: Ledger, args: argparse.Namespace) -> int:
     async def copy(tmp: str) -> None:
-        await ledger.store.backup_to(tmp)
+        await ledger.backup_to(tmp)
 
     await _replace_atomically(args.dest, copy)
     print(

@@ -19,9 +19,8 @@ from aiohttp import web
 from lurkcoin.api.app import LEDGER_KEY, create_app
 from lurkcoin.cli.commands import FIRST_SERVER_HINT, CliError
 from lurkcoin.config import Config
-from lurkcoin.ledger.engine import Ledger
+from lurkcoin.ledger import DISK_FULL, Ledger
 from lurkcoin.logs import configure_logging
-from lurkcoin.store.health import DISK_FULL
 from lurkcoin.webhooks import webhook_context
 
 StartupHook = Callable[[web.Application], Awaitable[None]]

@@ -14,7 +14,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import MultiDictProxy
 
-from lurkcoin import webhooks
 from lurkcoin.cli.commands import describe
 from lurkcoin.console.guard import actor, redirect, render, requires
 from lurkcoin.console.pages import ledger_of, server_context, server_or_404
@@ -99,9 +98,7 @@ async def target(request: web.Request, server: Server, form: Form) -> web.Stream
 async def webhook(request: web.Request, server: Server, form: Form) -> web.StreamResponse:
     url = text(form, "url", 2048) or None
     sign = True if form.get("sign") == "new" else False if form.get("sign") == "off" else None
-    _, secret = await webhooks.set_webhook(
-        ledger_of(request), server, url, sign=sign, actor=actor(request)
-    )
+    _, secret = await ledger_of(request).set_webhook(server, url, sign=sign, actor=actor(request))
     if secret is not None:
         return _secret(request, "Webhook signing secret", secret, server)
     return _back(server, "webhook")
@@ -113,7 +110,7 @@ async def webhook_test(request: web.Request, server: Server, form: Form) -> web.
 
 
 async def webhook_secret(request: web.Request, server: Server, form: Form) -> web.StreamResponse:
-    secret = await webhooks.rotate_secret(ledger_of(request), server, actor=actor(request))
+    secret = await ledger_of(request).rotate_webhook_secret(server, actor=actor(request))
     return _secret(request, "Webhook signing secret", secret, server)
 
 

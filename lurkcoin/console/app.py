@@ -17,7 +17,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lurkcoin.admin_auth import warm_up
+from lurkcoin.api.admin_passwords import warm_up
 from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.config import Config
 from lurkcoin.console import actions, downloads, pages

@@ -21,7 +21,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lurkcoin.admin_auth import verify_admin
+from lurkcoin.api.admin_passwords import verify_admin
 from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY, TooManyFailures
 from lurkcoin.config import ADMIN_ROLES, Config

@@ -19,8 +19,7 @@ from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.money import format_balance
 from lurkcoin.ledger import Ledger
 from lurkcoin.ledger.console import TransactionSearch
-from lurkcoin.models import DailyTotals, Server
-from lurkcoin.webhooks import DeliveryState, delivery_states
+from lurkcoin.models import DailyTotals, DeliveryState, Server
 
 PAGE_SIZE = 50
 HISTORY_PAGE = 25
@@ -136,7 +135,7 @@ async def servers_page(request: web.Request) -> web.StreamResponse:
     page = int_param(request, "page", 1) or 1
     pending = await ledger.pending_counts()
     last_days = await ledger.last_active_days()
-    states = _webhook_states(await delivery_states(ledger))
+    states = _webhook_states(await ledger.outbox.delivery_states())
     rows: list[dict[str, Any]] = []
     for s in ledger.servers():
         if s.kind != "server" or (query and query.lower() not in s.name.lower()):
@@ -186,7 +185,7 @@ async def server_context(request: web.Request, server: Server) -> dict[str, Any]
     found = await ledger.search_transactions(
         search, limit=HISTORY_PAGE, before=int_param(request, "before")
     )
-    states = _webhook_states(await delivery_states(ledger))
+    states = _webhook_states(await ledger.outbox.delivery_states())
     state = states.get(server.name)
     month = await ledger.daily_totals(server.id, 30)
     pending = await ledger.pending_page(server, PAGE_SIZE)

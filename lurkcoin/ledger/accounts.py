@@ -89,17 +89,33 @@ def set_target_balance(tx: WriteTx, server_id: int, cents: int, now: int) -> Non
     tx.update_server(server_id, now, target_balance=cents)
 
 
-def set_webhook(tx: WriteTx, server_id: int, url: str | None, secret: str | None, now: int) -> None:
-    """Set (or clear, with None) the normalised webhook URL and its signing secret."""
-    _live(tx, server_id)
+def set_webhook(
+    tx: WriteTx,
+    server_id: int,
+    url: str | None,
+    *,
+    sign: bool | None,
+    fresh_secret: str | None,
+    now: int,
+) -> None:
+    """Set (or clear, with None) the normalised webhook URL and decide its signing secret.
+
+    ``sign``: True installs ``fresh_secret``, False signs no more, None keeps
+    the current secret. Without a URL there is no secret and nothing queued.
+    """
+    server = _live(tx, server_id)
+    secret = fresh_secret if sign else None if sign is False else server.webhook_secret
     tx.update_server(server_id, now, webhook_url=url, webhook_secret=secret if url else None)
     if url is None:
         tx.clear_webhook(server_id)
 
 
-def set_webhook_keeping_secret(tx: WriteTx, server_id: int, url: str | None, now: int) -> None:
-    """Change the URL only: a signed server stays signed with the same secret."""
-    set_webhook(tx, server_id, url, _live(tx, server_id).webhook_secret, now)
+def set_webhook_secret(tx: WriteTx, server_id: int, secret: str | None, now: int) -> None:
+    """Replace (or, with None, remove) the signing secret of a server that has a webhook URL."""
+    server = _live(tx, server_id)
+    if server.webhook_url is None:
+        raise LurkcoinError("ERR_INVALIDREQUEST", "This server has no webhook URL to sign.")
+    tx.update_server(server_id, now, webhook_secret=secret)
 
 
 def delete_server(tx: WriteTx, server_id: int, now: int) -> None:

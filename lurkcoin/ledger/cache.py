@@ -7,8 +7,7 @@ changed, so it never shows uncommitted money.
 from __future__ import annotations
 
 from lurkcoin.core.names import server_uid
-from lurkcoin.models import Server
-from lurkcoin.store.sqlite import BatchOutcome
+from lurkcoin.models import BatchOutcome, Server
 
 
 class ServerCache:

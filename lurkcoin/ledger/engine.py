@@ -8,6 +8,7 @@ writer as one operation in one database transaction. Nothing here knows HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, AsyncIterator, Callable, Iterable, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple, TypeVar
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
@@ -36,11 +37,12 @@ from lurkcoin.ledger.cache import ServerCache
 from lurkcoin.ledger.console import ConsoleMixin
 from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.explorer import Explorer
+from lurkcoin.ledger.outbox import WebhookOutbox
 from lurkcoin.ledger.payments import PaymentRequest, Rules
-from lurkcoin.ledger.tokens import hash_token, new_token, token_matches
-from lurkcoin.models import ApiKey, Server, Transaction
+from lurkcoin.ledger.tokens import hash_token, new_signing_secret, new_token, token_matches
+from lurkcoin.models import ApiKey, BatchOutcome, Server, Transaction
 from lurkcoin.store.reads import Backlog, Reader
-from lurkcoin.store.sqlite import BatchOutcome, SqliteStore
+from lurkcoin.store.sqlite import SqliteStore
 from lurkcoin.store.writes import WriteTx
 
 T = TypeVar("T")
@@ -49,6 +51,13 @@ IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEEP_SECONDS = 24 * 3600
 # Time filters (balance at, history since/until): seconds up to the end of year 9999.
 UNIX_TIME_MAX = 253402300799
+
+
+class WebhookChange(NamedTuple):
+    """What Ledger.set_webhook stored: the URL (None: cleared) and a new secret to show once."""
+
+    url: str | None
+    new_secret: str | None
 
 
 @dataclass
@@ -89,11 +98,10 @@ class Ledger(ConsoleMixin):
         self._api_keys: dict[bytes, ApiKey] = {}
         # The public explorer's read-only queries.
         self.explorer = Explorer(self)
-        # Token promotions in flight (kept so they are not garbage collected).
-        self._background: set[asyncio.Task[None]] = set()
         # Whom the audit log names for a change made without an explicit actor:
         # the operator running the CLI (the console always names its user).
         self.default_actor = Actor.local()
+        self.outbox = WebhookOutbox(self.store)
 
     @classmethod
     async def open(cls, config: Config) -> "Ledger":
@@ -118,12 +126,16 @@ class Ledger(ConsoleMixin):
         self._api_keys = {k.key_hash: k for k in keys}
 
     async def close(self) -> None:
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
         await self.store.close()
 
     def on_commit(self, callback: Callable[[BatchOutcome], None]) -> None:
+        """Call ``callback`` on the event loop after each COMMIT with what changed."""
         self.store.on_commit.append(callback)
+
+    def remove_on_commit(self, callback: Callable[[BatchOutcome], None]) -> None:
+        """Stop calling a callback given to on_commit (no error if it was not there)."""
+        with contextlib.suppress(ValueError):
+            self.store.on_commit.remove(callback)
 
     async def refresh_if_changed(self) -> bool:
         """Pick up changes another process (the CLI) committed; True if there were any."""
@@ -148,29 +160,38 @@ class Ledger(ConsoleMixin):
     def servers(self) -> list[Server]:
         return self.cache.servers()
 
-    def authenticate(self, name: str, token: str) -> Server | None:
-        """The server whose name and token these are; memory only, constant time."""
+    def _resolve(self, server: Server | str) -> Server:
+        return self.require_server(server) if isinstance(server, str) else server
+
+    async def authenticate(self, name: str, token: str) -> Server | None:
+        """The server whose name and token these are, compared in constant time.
+
+        Memory only, except on the first use of a regenerated token, which is
+        promoted (see _promote) before the login succeeds.
+        """
         server = self.cache.by_name(name)
         if server is None or not token:
             return None
         if token_matches(token, server.token_hash):
             return server
         if token_matches(token, server.next_token_hash):
-            return self._promote(server)
+            return await self._promote(server)
         return None
 
-    def _promote(self, server: Server) -> Server:
-        """First use of a regenerated token: the old one stops working now."""
+    async def _promote(self, server: Server) -> Server | None:
+        """First use of a regenerated token: from now on only it logs in.
+
+        Awaited like any write: the cache changes only after the COMMIT (through
+        on_commit), and a failure reaches the caller instead of being lost.
+        Two requests racing with the new token both promote; the second write
+        finds nothing left to do.
+        """
         new_hash = server.next_token_hash
         assert new_hash is not None
-        promoted = dataclasses.replace(server, token_hash=new_hash, next_token_hash=None)
-        self.cache.put(promoted)
-        task = asyncio.get_running_loop().create_task(
-            self.store.write(lambda tx: credentials.promote_token(tx, server.id, new_hash, _now()))
+        await self.store.write(
+            lambda tx: credentials.promote_token(tx, server.id, new_hash, _now())
         )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return promoted
+        return self.cache.by_id(server.id)  # None if the server was deleted meanwhile
 
     def authenticate_key(self, key: str, name: str | None = None) -> tuple[Server, ApiKey] | None:
         """A read-only API key (optionally for the named server) and its server."""
@@ -365,7 +386,7 @@ class Ledger(ConsoleMixin):
     async def set_target_balance(
         self, server: Server | str, cents: int, *, actor: Actor | None = None
     ) -> None:
-        s = self.require_server(server) if isinstance(server, str) else server
+        s = self._resolve(server)
         await self.change(
             lambda tx: accounts.set_target_balance(tx, s.id, cents, _now()),
             action="set-target-balance",
@@ -377,7 +398,7 @@ class Ledger(ConsoleMixin):
         self, server: Server | str, *, keep_old: bool = True, actor: Actor | None = None
     ) -> str:
         """A new token; with ``keep_old`` the old one works until the new one is used."""
-        s = self.require_server(server) if isinstance(server, str) else server
+        s = self._resolve(server)
         token = new_token()
         digest = hash_token(token)
         await self.change(
@@ -435,22 +456,62 @@ class Ledger(ConsoleMixin):
             )
         )
 
-    async def set_webhook_url(
-        self, server: Server | str, url: str | None, *, actor: Actor | None = None
-    ) -> str | None:
-        """Normalise and store (or clear) the webhook URL; returns what was stored.
+    async def set_webhook(
+        self,
+        server: Server | str,
+        url: str | None,
+        *,
+        sign: bool | None = None,
+        actor: Actor | None = None,
+    ) -> WebhookChange:
+        """Normalise and store (or, with None, clear) the webhook URL.
 
-        A signing secret is kept while the server has a URL and dropped with it.
+        ``sign``: True makes a fresh signing secret (returned, to be shown once),
+        False makes deliveries unsigned, None keeps the secret the server has.
+        Clearing the URL drops the secret and any queued notification.
         """
-        s = self.require_server(server) if isinstance(server, str) else server
+        s = self._resolve(server)
         normalised = normalise_webhook_url(url) if url is not None else None
+        fresh = new_signing_secret() if sign else None
         await self.change(
-            lambda tx: accounts.set_webhook_keeping_secret(tx, s.id, normalised, _now()),
-            action="set-webhook",
+            lambda tx: accounts.set_webhook(
+                tx, s.id, normalised, sign=sign, fresh_secret=fresh, now=_now()
+            ),
+            action="set-webhook" if normalised else "clear-webhook",
             actor=actor,
             server_id=s.id,
         )
-        return normalised
+        return WebhookChange(normalised, fresh if normalised is not None else None)
+
+    async def rotate_webhook_secret(
+        self, server: Server | str, *, actor: Actor | None = None
+    ) -> str:
+        """Replace the signing secret (starting signing if there was none); returns it.
+
+        The old secret stops at once: later deliveries carry only the new signature.
+        ERR_INVALIDREQUEST when the server has no webhook URL.
+        """
+        s = self._resolve(server)
+        secret = new_signing_secret()
+        await self.change(
+            lambda tx: accounts.set_webhook_secret(tx, s.id, secret, _now()),
+            action="rotate-webhook-secret",
+            actor=actor,
+            server_id=s.id,
+        )
+        return secret
+
+    async def remove_webhook_secret(
+        self, server: Server | str, *, actor: Actor | None = None
+    ) -> None:
+        """Stop signing deliveries (they become exactly the reference's request)."""
+        s = self._resolve(server)
+        await self.change(
+            lambda tx: accounts.set_webhook_secret(tx, s.id, None, _now()),
+            action="remove-webhook-secret",
+            actor=actor,
+            server_id=s.id,
+        )
 
     async def delete_server(
         self, name: str, *, actor: Actor | None = None, drain_reason: str | None = None
@@ -493,6 +554,10 @@ class Ledger(ConsoleMixin):
             actor=actor,
             detail=dataclasses.asdict,
         )
+
+    async def backup_to(self, path: str) -> None:
+        """A consistent copy of the live database file at ``path`` (SQLite's online backup)."""
+        await self.store.backup_to(path)
 
     async def export_backup(self) -> str:
         """Every live server in the lurkcoin-core backup format, as JSON text."""

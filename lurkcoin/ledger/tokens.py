@@ -13,6 +13,11 @@ import secrets
 
 TOKEN_BYTES = 128
 
+# A webhook signing secret (Standard Webhooks): whsec_ and base64 of 24 to 64
+# random bytes; lurkcoin.webhooks.signing signs with it.
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32
+
 
 def new_token() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(TOKEN_BYTES)).decode("ascii")
@@ -27,3 +32,8 @@ def token_matches(token: str, stored: bytes | None) -> bool:
     if stored is None:
         return False
     return hmac.compare_digest(hash_token(token), stored)
+
+
+def new_signing_secret() -> str:
+    """A fresh webhook signing secret, shown to the operator once."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")

@@ -8,7 +8,6 @@ table, except ``rollup_differences`` (the invariant check's recomputation).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -21,11 +20,6 @@ SESSION_COLUMNS = "id_hash, user, address, created_at, last_seen_at"
 GENESIS_HASH = "0" * 64
 
 
-def _conn(tx: WriteTx) -> sqlite3.Connection:
-    # The store package's own connection: these functions are part of the store.
-    return tx._conn
-
-
 def _audit(row: Sequence[Any]) -> AuditEntry:
     return AuditEntry(*row)
 
@@ -35,12 +29,12 @@ def _audit(row: Sequence[Any]) -> AuditEntry:
 
 def audit_head(tx: WriteTx) -> tuple[int, str]:
     """The id the next entry gets and the hash it chains to."""
-    row = _conn(tx).execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    row = tx.conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
     return (1, GENESIS_HASH) if row is None else (int(row[0]) + 1, str(row[1]))
 
 
 def insert_audit(tx: WriteTx, entry: AuditEntry) -> None:
-    _conn(tx).execute(
+    tx.conn.execute(
         f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.id,
@@ -93,7 +87,7 @@ async def audit_chain(reader: Reader, batch: int = 1000) -> AsyncIterator[AuditE
 
 
 def insert_session(tx: WriteTx, session: AdminSession) -> None:
-    _conn(tx).execute(
+    tx.conn.execute(
         f"INSERT INTO admin_sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
         (
             session.id_hash,
@@ -106,13 +100,11 @@ def insert_session(tx: WriteTx, session: AdminSession) -> None:
 
 
 def touch_session(tx: WriteTx, id_hash: bytes, now: float) -> None:
-    _conn(tx).execute(
-        "UPDATE admin_sessions SET last_seen_at = ? WHERE id_hash = ?", (now, id_hash)
-    )
+    tx.conn.execute("UPDATE admin_sessions SET last_seen_at = ? WHERE id_hash = ?", (now, id_hash))
 
 
 def delete_session(tx: WriteTx, id_hash: bytes) -> None:
-    _conn(tx).execute("DELETE FROM admin_sessions WHERE id_hash = ?", (id_hash,))
+    tx.conn.execute("DELETE FROM admin_sessions WHERE id_hash = ?", (id_hash,))
 
 
 def delete_stale_sessions(
@@ -120,7 +112,7 @@ def delete_stale_sessions(
 ) -> int:
     """End sessions of accounts no longer configured and sessions past a timeout."""
     marks = ",".join("?" * len(users)) or "NULL"
-    cur = _conn(tx).execute(
+    cur = tx.conn.execute(
         f"DELETE FROM admin_sessions WHERE user NOT IN ({marks}) "
         "OR last_seen_at < ? OR created_at < ?",
         (*users, idle_before, created_before),

@@ -27,11 +27,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
-from lurkcoin.models import ApiKey, Server
+from lurkcoin.models import BatchOutcome, Server
 from lurkcoin.store.health import WriteHealth, storage_problem
 from lurkcoin.store.migrate import migrate
 from lurkcoin.store.reads import Reader
@@ -47,22 +46,6 @@ _Queued = tuple[Operation, "asyncio.Future[Any]", bool]
 Results = list[tuple[bool, Any]]
 
 BUSY_TIMEOUT_MS = 10000
-
-
-@dataclass
-class BatchOutcome:
-    """What one committed batch changed, for the in-memory caches."""
-
-    servers: list[Server]
-    deleted_server_ids: set[int]
-    notified_server_ids: set[int]
-    size: int
-    # True when ``servers`` is every live server (another process wrote).
-    full: bool = False
-    # How long the COMMIT (the fsync) took, for the metrics.
-    commit_seconds: float = 0.0
-    # Every active read-only key, on a full reload.
-    api_keys: list[ApiKey] | None = None
 
 
 def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
@@ -170,6 +153,7 @@ class SqliteStore:
                 _, fut, _ = self._queue.get_nowait()
                 if not fut.done():
                     fut.set_exception(LurkcoinError("ERR_INTERNALERROR", "Server shutting down."))
+            self._queue = None  # a write after close fails at once instead of waiting forever
         if self.reader is not None:
             await self.reader.close()
             self.reader = None

@@ -9,55 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
+from lurkcoin.models import Claim, ClaimResult, DeliveryState
 from lurkcoin.store.writes import WriteTx
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One server's notification, taken by the dispatcher for one delivery attempt."""
-
-    server_id: int
-    server_name: str
-    url: str
-    secret: str | None
-    generation: int
-    queued_at: float
-    attempts: int  # failed attempts so far for this notification
-    message_id: str
-    lease_until: float
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    claims: list[Claim]
-    # Earliest due time among the rows left behind (None: nothing waits).
-    next_due: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryState:
-    """What `lurkcoin webhooks` and the admin pages show for one server."""
-
-    server_name: str
-    webhook_url: str | None
-    signed: bool
-    pending: bool  # a notification is waiting to be delivered
-    queued_at: float | None
-    next_attempt_at: float | None
-    attempts: int  # failed attempts of the waiting notification
-    last_attempt_at: float | None
-    last_status: int | None
-    last_error: str | None
-    last_success_at: float | None
-    consecutive_failures: int
-    gave_up_at: float | None
-
-
-def _conn(tx: WriteTx) -> sqlite3.Connection:
-    # The store package's own connection: these functions are part of the store.
-    return tx._conn
 
 
 def _marks(values: Collection[int]) -> str:
@@ -79,7 +33,7 @@ def claim_due(
     same notification and makes it due again by itself if this process dies
     mid-delivery. Rows of servers without a webhook URL are dropped.
     """
-    conn = _conn(tx)
+    conn = tx.conn
     skip = list(exclude)
     rows = conn.execute(
         "SELECT o.server_id, o.generation, o.queued_at, o.attempts, s.name, s.webhook_url, "
@@ -144,7 +98,7 @@ def record_success(tx: WriteTx, claim: Claim, *, now: float, status: int) -> boo
     A newer one (its generation moved on) stays, due at once, so the last
     POST a server gets is always later than its last payment.
     """
-    conn = _conn(tx)
+    conn = tx.conn
     cleared = (
         conn.execute(
             "DELETE FROM webhook_outbox WHERE server_id = ? AND generation = ? AND queued_at = ?",
@@ -179,7 +133,7 @@ def record_failure(
     give_up: bool,
 ) -> None:
     """Schedule the retry (attempts + 1), or drop the notification when giving up."""
-    conn = _conn(tx)
+    conn = tx.conn
     if give_up:
         conn.execute("DELETE FROM webhook_outbox WHERE server_id = ?", (claim.server_id,))
         _upsert_state(
@@ -210,7 +164,7 @@ def release_claims(tx: WriteTx, claims: Collection[Claim], *, now: float) -> Non
     Only rows still under the claim's own lease: an outcome recorded just
     before the shutdown keeps its retry time.
     """
-    _conn(tx).executemany(
+    tx.conn.executemany(
         "UPDATE webhook_outbox SET due_at = ? WHERE server_id = ? AND due_at = ?",
         [(now, c.server_id, c.lease_until) for c in claims],
     )
@@ -227,21 +181,17 @@ def _upsert_state(
 
 def delivery_states(tx: WriteTx) -> list[DeliveryState]:
     """Every live server with a webhook URL or a delivery history, by name."""
-    rows = (
-        _conn(tx)
-        .execute(
-            "SELECT s.name, s.webhook_url, s.webhook_secret IS NOT NULL, o.server_id IS NOT NULL, "
-            "o.queued_at, o.due_at, COALESCE(o.attempts, 0), st.last_attempt_at, st.last_status, "
-            "st.last_error, st.last_success_at, COALESCE(st.consecutive_failures, 0), "
-            "st.gave_up_at "
-            "FROM servers s LEFT JOIN webhook_outbox o ON o.server_id = s.id "
-            "LEFT JOIN webhook_state st ON st.server_id = s.id "
-            "WHERE s.deleted_at IS NULL AND s.kind = 'server' AND (s.webhook_url IS NOT NULL "
-            "OR o.server_id IS NOT NULL OR st.server_id IS NOT NULL) "
-            "ORDER BY s.name COLLATE NOCASE, s.id"
-        )
-        .fetchall()
-    )
+    rows = tx.conn.execute(
+        "SELECT s.name, s.webhook_url, s.webhook_secret IS NOT NULL, o.server_id IS NOT NULL, "
+        "o.queued_at, o.due_at, COALESCE(o.attempts, 0), st.last_attempt_at, st.last_status, "
+        "st.last_error, st.last_success_at, COALESCE(st.consecutive_failures, 0), "
+        "st.gave_up_at "
+        "FROM servers s LEFT JOIN webhook_outbox o ON o.server_id = s.id "
+        "LEFT JOIN webhook_state st ON st.server_id = s.id "
+        "WHERE s.deleted_at IS NULL AND s.kind = 'server' AND (s.webhook_url IS NOT NULL "
+        "OR o.server_id IS NOT NULL OR st.server_id IS NOT NULL) "
+        "ORDER BY s.name COLLATE NOCASE, s.id"
+    ).fetchall()
     return [
         DeliveryState(
             r[0],

@@ -53,7 +53,8 @@ class WriteTx:
     """Write access to the ledger tables inside the current transaction."""
 
     def __init__(self, conn: sqlite3.Connection, issuance_id: int) -> None:
-        self._conn = conn
+        # Public for the store package's other modules (store/webhooks.py); SQL stays in store/.
+        self.conn = conn
         self.issuance_id = issuance_id
         # Servers whose row changed; reloaded into the cache after COMMIT.
         self.changed_servers: set[int] = set()
@@ -62,25 +63,25 @@ class WriteTx:
 
     def probe_space(self) -> None:
         """A write that needs disk space and leaves nothing (the writer's recovery probe)."""
-        probe_space(self._conn)
+        probe_space(self.conn)
 
     # -- servers -----------------------------------------------------------
 
     def server_by_uid(self, uid: str) -> Server | None:
-        row = self._conn.execute(
+        row = self.conn.execute(
             f"SELECT {SERVER_COLUMNS} FROM servers WHERE uid = ? AND deleted_at IS NULL", (uid,)
         ).fetchone()
         return server_from_row(row) if row else None
 
     def server_by_id(self, server_id: int) -> Server | None:
-        row = self._conn.execute(
+        row = self.conn.execute(
             f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = ? AND deleted_at IS NULL",
             (server_id,),
         ).fetchone()
         return server_from_row(row) if row else None
 
     def servers(self) -> list[Server]:
-        rows = self._conn.execute(
+        rows = self.conn.execute(
             f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
             "AND kind = 'server' ORDER BY id"
         ).fetchall()
@@ -96,7 +97,7 @@ class WriteTx:
         webhook_url: str | None,
         now: int,
     ) -> int:
-        cur = self._conn.execute(
+        cur = self.conn.execute(
             "INSERT INTO servers (uid, name, target_balance, token_hash, webhook_url, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (uid, name, target_balance, token_hash, webhook_url, now, now),
@@ -110,14 +111,14 @@ class WriteTx:
         if unknown:
             raise ValueError(f"not server fields: {unknown}")
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self._conn.execute(
+        self.conn.execute(
             f"UPDATE servers SET {sets}, updated_at = ? WHERE id = ?",
             (*fields.values(), now, server_id),
         )
         self.changed_servers.add(server_id)
 
     def has_pending(self, server_id: int) -> bool:
-        row = self._conn.execute(
+        row = self.conn.execute(
             "SELECT 1 FROM transactions WHERE target_server_id = ? AND status = 'pending' LIMIT 1",
             (server_id,),
         ).fetchone()
@@ -140,7 +141,7 @@ class WriteTx:
         Two statements, not four: each statement costs the writer (which holds
         the GIL for it) about as much as the work it does.
         """
-        self._conn.execute(
+        self.conn.execute(
             "INSERT INTO entries (server_id, delta, txn_seq, adjustment_id, time) "
             "VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)",
             (
@@ -149,7 +150,7 @@ class WriteTx:
             ),
         )
         if from_id != to_id:
-            self._conn.execute(
+            self.conn.execute(
                 "UPDATE servers SET balance = balance + CASE id WHEN ? THEN ? ELSE ? END "
                 "WHERE id IN (?, ?)",
                 (from_id, -amount, amount, from_id, to_id),
@@ -157,7 +158,7 @@ class WriteTx:
         self.changed_servers.update((from_id, to_id))
 
     def insert_adjustment(self, server_id: int, amount: int, reason: str, now: int) -> int:
-        cur = self._conn.execute(
+        cur = self.conn.execute(
             "INSERT INTO adjustments (server_id, amount, reason, created_at) VALUES (?, ?, ?, ?)",
             (server_id, amount, reason, now),
         )
@@ -167,12 +168,12 @@ class WriteTx:
 
     def transaction_id_exists(self, txn_id: str) -> bool:
         return (
-            self._conn.execute("SELECT 1 FROM transactions WHERE id = ?", (txn_id,)).fetchone()
+            self.conn.execute("SELECT 1 FROM transactions WHERE id = ?", (txn_id,)).fetchone()
             is not None
         )
 
     def insert_transaction(self, t: Transaction, *, imported: bool = False) -> int:
-        cur = self._conn.execute(
+        cur = self.conn.execute(
             "INSERT INTO transactions (id, source, source_server, source_server_id, target, "
             "target_server, target_server_id, amount, sent_amount, received_amount, time, "
             "revertable, status, processed_at, refund_of, refund_id, refund_failed, imported) "
@@ -216,11 +217,11 @@ class WriteTx:
                 rows.append((t.source_server_id, day, 1, t.amount, 0, 0))
             if t.target_server_id is not None:
                 rows.append((t.target_server_id, day, 0, 0, 1, t.amount))
-        self._conn.execute(_ROLLUP_UPSERT[len(rows)], [v for row in rows for v in row])
+        self.conn.execute(_ROLLUP_UPSERT[len(rows)], [v for row in rows for v in row])
 
     def add_history(self, server_id: int, seq: int, time: int, pos: int | None = None) -> None:
         """Show a transaction (made at ``time``) in a server's history at ``pos`` (default: seq)."""
-        self._conn.execute(
+        self.conn.execute(
             "INSERT INTO history (server_id, pos, seq, time) VALUES (?, ?, ?, ?)",
             (server_id, seq if pos is None else pos, seq, time),
         )
@@ -230,19 +231,19 @@ class WriteTx:
         if source_id == target_id:
             self.add_history(source_id, seq, time)
         else:
-            self._conn.execute(
+            self.conn.execute(
                 "INSERT INTO history (server_id, pos, seq, time) VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
                 (source_id, seq, seq, time, target_id, seq, seq, time),
             )
 
     def transaction_by_id(self, txn_id: str) -> Transaction | None:
-        row = self._conn.execute(
+        row = self.conn.execute(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,)
         ).fetchone()
         return transaction_from_row(row) if row else None
 
     def transaction_by_seq(self, seq: int) -> Transaction:
-        row = self._conn.execute(
+        row = self.conn.execute(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE seq = ?", (seq,)
         ).fetchone()
         return transaction_from_row(row)
@@ -254,7 +255,7 @@ class WriteTx:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
+            rows = self.conn.execute(
                 f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id IN ({marks}) "
                 "AND target_server_id = ? AND status = 'pending'",
                 (*chunk, server_id),
@@ -265,7 +266,7 @@ class WriteTx:
 
     def oldest_pending(self, server_id: int, limit: int) -> list[Transaction]:
         """The server's ``limit`` oldest pending transactions, oldest first."""
-        rows = self._conn.execute(
+        rows = self.conn.execute(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
             "WHERE target_server_id = ? AND status = 'pending' ORDER BY seq LIMIT ?",
             (server_id, limit),
@@ -274,7 +275,7 @@ class WriteTx:
 
     def pending_ids(self, server_id: int) -> list[str]:
         """Every transaction waiting for the server, oldest first."""
-        rows = self._conn.execute(
+        rows = self.conn.execute(
             "SELECT id FROM transactions WHERE target_server_id = ? AND status = 'pending' "
             "ORDER BY seq",
             (server_id,),
@@ -290,7 +291,7 @@ class WriteTx:
         refund_id: str | None = None,
         refund_failed: str | None = None,
     ) -> None:
-        self._conn.execute(
+        self.conn.execute(
             "UPDATE transactions SET status = ?, processed_at = ?, refund_id = ?, "
             "refund_failed = ? WHERE seq = ?",
             (status, now, refund_id, refund_failed, seq),
@@ -299,7 +300,7 @@ class WriteTx:
     # -- idempotency ------------------------------------------------------
 
     def idempotency_lookup(self, server_id: int, key: str) -> tuple[str, int] | None:
-        row = self._conn.execute(
+        row = self.conn.execute(
             "SELECT fingerprint, txn_seq FROM idempotency_keys WHERE server_id = ? AND key = ?",
             (server_id, key),
         ).fetchone()
@@ -308,14 +309,14 @@ class WriteTx:
     def idempotency_store(
         self, server_id: int, key: str, fingerprint: str, seq: int, now: int
     ) -> None:
-        self._conn.execute(
+        self.conn.execute(
             "INSERT INTO idempotency_keys (server_id, key, fingerprint, txn_seq, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
             (server_id, key, fingerprint, seq, now),
         )
 
     def idempotency_expire(self, older_than: int) -> int:
-        cur = self._conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
+        cur = self.conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
         return cur.rowcount
 
     # -- read-only API keys -------------------------------------------------
@@ -323,7 +324,7 @@ class WriteTx:
     def insert_api_key(
         self, *, server_id: int, key_hash: bytes, prefix: str, scopes: str, label: str, now: int
     ) -> int:
-        cur = self._conn.execute(
+        cur = self.conn.execute(
             "INSERT INTO api_keys (server_id, key_hash, prefix, scopes, label, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (server_id, key_hash, prefix, scopes, label, now),
@@ -331,7 +332,7 @@ class WriteTx:
         return int(cur.lastrowid or 0)
 
     def revoke_api_key(self, server_id: int, key_id: int, now: int) -> bool:
-        cur = self._conn.execute(
+        cur = self.conn.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND server_id = ? "
             "AND revoked_at IS NULL",
             (now, key_id, server_id),
@@ -339,13 +340,13 @@ class WriteTx:
         return cur.rowcount > 0
 
     def revoke_all_api_keys(self, server_id: int, now: int) -> None:
-        self._conn.execute(
+        self.conn.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE server_id = ? AND revoked_at IS NULL",
             (now, server_id),
         )
 
     def active_api_keys(self) -> list[ApiKey]:
-        rows = self._conn.execute(
+        rows = self.conn.execute(
             f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL ORDER BY id"
         ).fetchall()
         return [api_key_from_row(r) for r in rows]
@@ -354,7 +355,7 @@ class WriteTx:
 
     def notify_webhook(self, server_id: int, now: float) -> None:
         """Queue (or re-arm) the server's "please poll" notification."""
-        self._conn.execute(
+        self.conn.execute(
             "INSERT INTO webhook_outbox (server_id, queued_at, due_at) VALUES (?, ?, ?) "
             "ON CONFLICT (server_id) DO UPDATE SET generation = generation + 1",
             (server_id, now, now),
@@ -362,4 +363,4 @@ class WriteTx:
         self.notified_servers.add(server_id)
 
     def clear_webhook(self, server_id: int) -> None:
-        self._conn.execute("DELETE FROM webhook_outbox WHERE server_id = ?", (server_id,))
+        self.conn.execute("DELETE FROM webhook_outbox WHERE server_id = ?", (server_id,))

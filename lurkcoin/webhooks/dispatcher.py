@@ -22,8 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from lurkcoin.config import WebhooksSection
-from lurkcoin.store import webhooks as outbox
-from lurkcoin.store.sqlite import BatchOutcome
+from lurkcoin.models import BatchOutcome, Claim
 from lurkcoin.webhooks.delivery import Attempt, open_session, post_notification
 from lurkcoin.webhooks.signing import new_message_id
 
@@ -68,7 +67,7 @@ class WebhookDispatcher:
         self.config = config if config is not None else ledger.config.webhooks
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
-        self._in_flight: dict[int, tuple[outbox.Claim, asyncio.Task[None]]] = {}
+        self._in_flight: dict[int, tuple[Claim, asyncio.Task[None]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._session: aiohttp.ClientSession | None = None
@@ -98,10 +97,7 @@ class WebhookDispatcher:
         """Cancel deliveries in flight and hand their rows back, due at once."""
         if self._task is None:
             return
-        try:
-            self.ledger.store.on_commit.remove(self._on_commit)
-        except ValueError:
-            pass
+        self.ledger.remove_on_commit(self._on_commit)
         task, self._task = self._task, None
         # Let a claim being written finish (a claim cancelled half-way would
         # leave its rows leased until the lease runs out), then end the loop.
@@ -118,9 +114,7 @@ class WebhookDispatcher:
         if abandoned:
             now = time.time()
             try:
-                await self.ledger.store.write(
-                    lambda tx: outbox.release_claims(tx, abandoned, now=now)
-                )
+                await self.ledger.outbox.release(abandoned, now=now)
             except Exception:  # the store is already closed: the leases run out by themselves
                 log.warning("could not release %d webhook claims", len(abandoned))
         if self._session is not None:
@@ -156,15 +150,12 @@ class WebhookDispatcher:
         lease_until = now + self.config.timeout + LEASE_MARGIN
         busy = list(self._in_flight)
         try:
-            result = await self.ledger.store.write(
-                lambda tx: outbox.claim_due(
-                    tx,
-                    now=now,
-                    lease_until=lease_until,
-                    limit=free,
-                    exclude=busy,
-                    new_message_id=new_message_id,
-                )
+            result = await self.ledger.outbox.claim_due(
+                now=now,
+                lease_until=lease_until,
+                limit=free,
+                exclude=busy,
+                new_message_id=new_message_id,
             )
         except asyncio.CancelledError:
             raise
@@ -182,7 +173,7 @@ class WebhookDispatcher:
             return IDLE_POLL
         return min(IDLE_POLL, max(0.0, result.next_due - time.time()))
 
-    async def _deliver(self, claim: outbox.Claim) -> None:
+    async def _deliver(self, claim: Claim) -> None:
         cfg = self.config
         try:
             assert self._session is not None
@@ -195,7 +186,7 @@ class WebhookDispatcher:
                 allow_private=cfg.allow_private_addresses,
                 timeout=cfg.timeout,
             )
-            await self.ledger.store.write(self._record(claim, attempt, time.time()))
+            await self._record(claim, attempt, time.time())
         except asyncio.CancelledError:
             raise
         except Exception:  # the lease makes the row due again later
@@ -204,12 +195,12 @@ class WebhookDispatcher:
             self._in_flight.pop(claim.server_id, None)
             self._wake.set()
 
-    def _record(self, claim: outbox.Claim, attempt: Attempt, now: float) -> Callable[..., object]:
+    async def _record(self, claim: Claim, attempt: Attempt, now: float) -> None:
         if attempt.ok:
             self.outcomes["delivered"] += 1
             assert attempt.status is not None
-            status = attempt.status
-            return lambda tx: outbox.record_success(tx, claim, now=now, status=status)
+            await self.ledger.outbox.record_success(claim, now=now, status=attempt.status)
+            return
         failures = claim.attempts + 1
         give_up = now - claim.queued_at >= self.config.give_up_after
         retry_at = now + retry_delay(failures, self.config.retry_cap, self._rng)
@@ -227,14 +218,8 @@ class WebhookDispatcher:
                 failures,
                 retry_at - now,
             )
-        return lambda tx: outbox.record_failure(
-            tx,
-            claim,
-            now=now,
-            status=attempt.status,
-            error=error,
-            retry_at=retry_at,
-            give_up=give_up,
+        await self.ledger.outbox.record_failure(
+            claim, now=now, status=attempt.status, error=error, retry_at=retry_at, give_up=give_up
         )
 
 

@@ -14,14 +14,16 @@ import hashlib
 import hmac
 import secrets
 
-SECRET_PREFIX = "whsec_"
-# Standard Webhooks asks for 24 to 64 bytes of key.
-SECRET_BYTES = 32
+from lurkcoin.ledger.tokens import SECRET_PREFIX, new_signing_secret
 
-
-def new_signing_secret() -> str:
-    """A fresh per-server secret, shown to the operator once."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+__all__ = [
+    "SECRET_PREFIX",
+    "new_message_id",
+    "new_signing_secret",
+    "secret_key",
+    "signature",
+    "signature_headers",
+]
 
 
 def new_message_id() -> str:

@@ -1,102 +1,14 @@
-"""What the CLI, the admin pages and the API call: delivery state and signing secrets."""
+"""The `lurkcoin webhooks` table: each server's webhook delivery state, one line per server.
+
+The states come from ``ledger.outbox.delivery_states()``.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from lurkcoin.core.errors import LurkcoinError
-from lurkcoin.core.urls import normalise_webhook_url
-from lurkcoin.ledger import accounts
-from lurkcoin.ledger.audit import Actor
-from lurkcoin.models import Server
-from lurkcoin.store import webhooks as outbox
-from lurkcoin.store.webhooks import DeliveryState
-from lurkcoin.store.writes import WriteTx
-from lurkcoin.webhooks.signing import new_signing_secret
-
-if TYPE_CHECKING:
-    from lurkcoin.ledger.engine import Ledger
-
-
-async def delivery_states(ledger: Ledger) -> list[DeliveryState]:
-    """Delivery state of every server with a webhook (or a delivery history), by name."""
-    return await ledger.store.write(outbox.delivery_states)
-
-
-def _set_webhook(
-    tx: WriteTx, server_id: int, url: str | None, sign: bool | None, fresh: str, now: int
-) -> None:
-    server = tx.server_by_id(server_id)
-    if server is None:
-        raise LurkcoinError("ERR_SERVERNOTFOUND")
-    secret = fresh if sign else None if sign is False else server.webhook_secret
-    accounts.set_webhook(tx, server_id, url, secret, now)
-
-
-async def set_webhook(
-    ledger: Ledger,
-    server: Server | str,
-    url: str | None,
-    *,
-    sign: bool | None = None,
-    actor: Actor | None = None,
-) -> tuple[str | None, str | None]:
-    """Store (or, with None, clear) a server's webhook URL; returns (stored URL, new secret).
-
-    ``sign``: True makes a fresh signing secret (returned, to be shown once),
-    False makes deliveries unsigned, None keeps whatever the server had.
-    """
-    s = ledger.require_server(server) if isinstance(server, str) else server
-    normalised = normalise_webhook_url(url) if url is not None else None
-    fresh = new_signing_secret()
-    await ledger.change(
-        lambda tx: _set_webhook(tx, s.id, normalised, sign, fresh, int(time.time())),
-        action="set-webhook" if normalised else "clear-webhook",
-        actor=actor,
-        server_id=s.id,
-    )
-    return normalised, fresh if sign and normalised is not None else None
-
-
-def _set_secret(tx: WriteTx, server_id: int, secret: str | None, now: int) -> None:
-    server = tx.server_by_id(server_id)
-    if server is None:
-        raise LurkcoinError("ERR_SERVERNOTFOUND")
-    if server.webhook_url is None:
-        raise LurkcoinError("ERR_INVALIDREQUEST", "This server has no webhook URL to sign.")
-    tx.update_server(server_id, now, webhook_secret=secret)
-
-
-async def rotate_secret(ledger: Ledger, server: Server | str, *, actor: Actor | None = None) -> str:
-    """Replace the server's signing secret (starting signing if it had none); returns it.
-
-    The old secret stops working at once: deliveries after this carry only
-    the new signature.
-    """
-    s = ledger.require_server(server) if isinstance(server, str) else server
-    secret = new_signing_secret()
-    await ledger.change(
-        lambda tx: _set_secret(tx, s.id, secret, int(time.time())),
-        action="rotate-webhook-secret",
-        actor=actor,
-        server_id=s.id,
-    )
-    return secret
-
-
-async def remove_secret(
-    ledger: Ledger, server: Server | str, *, actor: Actor | None = None
-) -> None:
-    """Stop signing the server's deliveries (they become exactly the reference's request)."""
-    s = ledger.require_server(server) if isinstance(server, str) else server
-    await ledger.change(
-        lambda tx: _set_secret(tx, s.id, None, int(time.time())),
-        action="remove-webhook-secret",
-        actor=actor,
-        server_id=s.id,
-    )
+from lurkcoin.models import DeliveryState
 
 
 def _when(at: float | None) -> str:
