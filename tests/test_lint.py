@@ -1,4 +1,4 @@
-"""The lint gates: ruff (configured in pyproject.toml) finds nothing and the code is formatted."""
+"""The lint gates: ruff is clean, the code is formatted, mypy --strict passes (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -26,4 +26,15 @@ def test_ruff_is_clean() -> None:
 
 def test_ruff_format_is_applied() -> None:
     result = _ruff("format", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "lurkcoin"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 from lurkcoin.bench.scenarios import SCENARIOS
 
@@ -38,10 +39,14 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def add_bench_parser(
+    subparsers: argparse._SubParsersAction[Any],  # of the CLI's own parser class
+) -> argparse.ArgumentParser:
     """Add the ``bench`` command to the CLI's subcommands."""
     help_text = "measure requests/s, latency and memory over real HTTP, then check the books"
-    p = subparsers.add_parser("bench", help=help_text, description=help_text)
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help=help_text, description=help_text
+    )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument(
         "--spawn",
@@ -111,7 +116,8 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 def run_bench(args: argparse.Namespace) -> int:
     """Run the parsed ``bench`` command; exit status 1 when the books did not balance."""
     from lurkcoin.bench.report import render_text
-    from lurkcoin.bench.runner import BenchError, Options, bench
+    from lurkcoin.bench.runner import Options, bench
+    from lurkcoin.bench.server import BenchError
 
     opts = Options(
         scenario=args.scenario,

@@ -136,7 +136,7 @@ class Connection(asyncio.Protocol):
         """Send one prebuilt request; returns (HTTP status, body)."""
         if self._closed or self._transport is None:
             raise HttpError("connection closed")
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         self._transport.write(data)
         return await waiter

@@ -10,10 +10,8 @@ import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from lurkcoin.cli.commands import CliError, run
+from lurkcoin.cli.commands import CliError, SubParsers, run
 from lurkcoin.ledger.engine import Ledger
-
-_SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
 
 
 async def verify(ledger: Ledger, args: argparse.Namespace) -> int:
@@ -42,7 +40,7 @@ async def show(ledger: Ledger, args: argparse.Namespace) -> int:
 
 
 def add_audit_commands(
-    subparsers: _SubParsers, parents: Sequence[argparse.ArgumentParser] = ()
+    subparsers: SubParsers, parents: Sequence[argparse.ArgumentParser] = ()
 ) -> None:
     help_text = "check or show the audit log of operator changes"
     p = subparsers.add_parser("audit", help=help_text, description=help_text, parents=list(parents))

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import ERRORS, LurkcoinError
@@ -30,6 +31,9 @@ from lurkcoin.models import Server
 from lurkcoin.webhooks.status import render_delivery_states
 
 Command = Callable[[Ledger, argparse.Namespace], Awaitable[int]]
+# The CLI's subcommand registry. A string: argparse._SubParsersAction is generic
+# only to the type checker (Any: the CLI's own parser class).
+SubParsers: TypeAlias = "argparse._SubParsersAction[Any]"
 
 STDIO = "-"
 FIRST_SERVER_HINT = "create-server NAME --balance 1000"

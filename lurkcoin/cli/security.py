@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
-from lurkcoin.cli.commands import CliError, Command, describe, run
+from lurkcoin.cli.commands import CliError, Command, SubParsers, describe, run
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger.credentials import SCOPES
@@ -24,7 +24,6 @@ from lurkcoin.ledger.engine import Ledger
 from lurkcoin.models import ApiKey, Server
 
 MIN_PASSWORD_LENGTH = 8
-_SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
 
 
 def _server(ledger: Ledger, name: str) -> Server:
@@ -156,7 +155,7 @@ async def regenerate_token(ledger: Ledger, args: argparse.Namespace) -> int:
 
 
 def add_security_commands(
-    subparsers: _SubParsers, parents: Sequence[argparse.ArgumentParser] = ()
+    subparsers: SubParsers, parents: Sequence[argparse.ArgumentParser] = ()
 ) -> None:
     """Add ``hash-password`` and ``api-key`` to the CLI's subcommands.
 
@@ -165,7 +164,7 @@ def add_security_commands(
     """
 
     def ledger_command(
-        subs: _SubParsers, name: str, command: Command, help: str
+        subs: SubParsers, name: str, command: Command, help: str
     ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = subs.add_parser(
             name, help=help, description=help, parents=list(parents)

@@ -236,9 +236,9 @@ def import_records(
     seqs: dict[str, int] = {}
     for txn_id in dict.fromkeys(order):
         t = transactions[txn_id]
-        existing = tx.transaction_by_id(txn_id)
-        if existing is not None:
-            seqs[txn_id] = existing.seq
+        already = tx.transaction_by_id(txn_id)
+        if already is not None:
+            seqs[txn_id] = already.seq
             continue
         status = "pending" if txn_id in pending_at else "settled"
         stored = dataclasses.replace(
