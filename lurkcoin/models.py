@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+# An account of a game server, or the system's issuance account (balance may go negative).
+ServerKind = Literal["server", "system"]
+# pending: in the target's queue; acknowledged/rejected: processed by the target
+# (a rejection refunds); settled: paid with no queue step (no target user, imports).
+TransactionStatus = Literal["pending", "acknowledged", "rejected", "settled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,7 +17,7 @@ class Server:
     id: int
     uid: str
     name: str
-    kind: str
+    kind: ServerKind
     balance: int
     target_balance: int
     token_hash: bytes | None
@@ -50,7 +57,7 @@ class Transaction:
     received_amount: int
     time: int
     revertable: bool
-    status: str
+    status: TransactionStatus
     source_server_id: int | None = None
     target_server_id: int | None = None
     processed_at: int | None = None

@@ -57,3 +57,11 @@ def test_no_module_reads_another_objects_private_connection() -> None:
         if re.search(r"(?<!\bself)\._conn\b", line)
     ]
     assert not offenders, offenders
+
+
+def test_the_readme_layout_lists_every_package() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    packages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+    missing = [name for name in packages if f"`lurkcoin/{name}/`" not in layout]
+    assert packages and not missing, f"README's layout table misses: {missing}"

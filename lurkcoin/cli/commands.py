@@ -26,6 +26,7 @@ from lurkcoin.core.money import (
     parse_amount,
     render_json,
 )
+from lurkcoin.ledger.accounts import MAX_OPERATOR_AMOUNT
 from lurkcoin.ledger.engine import Ledger
 from lurkcoin.models import Server
 from lurkcoin.webhooks.status import render_delivery_states
@@ -63,11 +64,6 @@ def describe(err: LurkcoinError) -> str:
     return err.message
 
 
-# The ledger stores cents in SQLite's 64-bit integers and does not yet bound an
-# operator's amounts itself; beyond this, sums could overflow (¤1 trillion).
-MAX_OPERATOR_AMOUNT = 10**14
-
-
 def amount_arg(text: str) -> int:
     """argparse type: an amount of lurkcoins as exact cents (negative allowed)."""
     try:
@@ -75,6 +71,7 @@ def amount_arg(text: str) -> int:
     except AmountError as exc:
         why = "too large" if exc.kind == "too_large" else "not a decimal number"
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount: {why}") from None
+    # The ledger refuses these too; checked here so that the usage error names the argument.
     if abs(cents) > MAX_OPERATOR_AMOUNT:
         raise argparse.ArgumentTypeError(
             f"{text!r} is more than {format_balance(MAX_OPERATOR_AMOUNT)}"

@@ -16,21 +16,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
-from lurkcoin.cli.commands import CliError, Command, SubParsers, describe, run
+from lurkcoin.cli.commands import CliError, Command, SubParsers, describe, named_server, run
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger.credentials import SCOPES
 from lurkcoin.ledger.engine import Ledger
-from lurkcoin.models import ApiKey, Server
+from lurkcoin.models import ApiKey
 
 MIN_PASSWORD_LENGTH = 8
-
-
-def _server(ledger: Ledger, name: str) -> Server:
-    server = ledger.server(name)
-    if server is None:
-        raise CliError(f"no server named {name!r} (see lurkcoin list-servers)")
-    return server
 
 
 # -- hash-password -------------------------------------------------------------------
@@ -69,7 +62,7 @@ def _scopes(key: ApiKey) -> str:
 
 
 async def create_api_key(ledger: Ledger, args: argparse.Namespace) -> int:
-    server = _server(ledger, args.name)
+    server = named_server(ledger, args.name)
     try:
         info, key = await ledger.create_api_key(server, args.scope, args.label, operator=True)
     except LurkcoinError as err:
@@ -85,7 +78,7 @@ async def create_api_key(ledger: Ledger, args: argparse.Namespace) -> int:
 
 
 async def list_api_keys(ledger: Ledger, args: argparse.Namespace) -> int:
-    server = _server(ledger, args.name)
+    server = named_server(ledger, args.name)
     keys = ledger.api_keys(server)
     if not keys:
         print(
@@ -106,7 +99,7 @@ async def list_api_keys(ledger: Ledger, args: argparse.Namespace) -> int:
 
 
 async def revoke_api_key(ledger: Ledger, args: argparse.Namespace) -> int:
-    server = _server(ledger, args.name)
+    server = named_server(ledger, args.name)
     try:
         await ledger.revoke_api_key(server, args.id)
     except LurkcoinError:
@@ -136,7 +129,7 @@ def add_regenerate_token_options(p: argparse.ArgumentParser) -> None:
 
 
 async def regenerate_token(ledger: Ledger, args: argparse.Namespace) -> int:
-    server = _server(ledger, args.name)
+    server = named_server(ledger, args.name)
     revoke_old = getattr(args, "revoke_old", False)
     token = await ledger.regenerate_token(server, keep_old=not revoke_old)
     if revoke_old:

@@ -21,7 +21,7 @@ from lurkcoin.core.names import server_uid
 from lurkcoin.core.urls import normalise_webhook_url
 from lurkcoin.ledger import accounts
 from lurkcoin.ledger.tokens import hash_token
-from lurkcoin.models import Server, Transaction
+from lurkcoin.models import Server, Transaction, TransactionStatus
 from lurkcoin.store.writes import WriteTx
 
 IMPORT_REASON = "imported from a lurkcoin-core backup"
@@ -240,7 +240,7 @@ def import_records(
         if already is not None:
             seqs[txn_id] = already.seq
             continue
-        status = "pending" if txn_id in pending_at else "settled"
+        status: TransactionStatus = "pending" if txn_id in pending_at else "settled"
         stored = dataclasses.replace(
             t,
             status=status,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable
 
-from lurkcoin.models import ApiKey, Server, Transaction
+from lurkcoin.models import ApiKey, Server, Transaction, TransactionStatus
 from lurkcoin.store.health import probe_space
 from lurkcoin.store.rows import (
     API_KEY_COLUMNS,
@@ -285,7 +285,7 @@ class WriteTx:
     def finish_transaction(
         self,
         seq: int,
-        status: str,
+        status: TransactionStatus,
         now: int,
         *,
         refund_id: str | None = None,
