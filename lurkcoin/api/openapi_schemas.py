@@ -13,7 +13,8 @@ from typing import Any
 from lurkcoin.core.errors import ERRORS
 from lurkcoin.core.money import AMOUNT_PATTERN, MAX_TARGET_BALANCE
 from lurkcoin.ledger.credentials import MAX_LABEL_LENGTH, SCOPES
-from lurkcoin.ledger.engine import IDEMPOTENCY_KEY_MAX, UNIX_TIME_MAX
+from lurkcoin.ledger.engine import UNIX_TIME_MAX
+from lurkcoin.ledger.pay_order import IDEMPOTENCY_KEY_MAX
 
 Schema = dict[str, Any]
 

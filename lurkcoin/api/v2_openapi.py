@@ -20,7 +20,7 @@ from aiohttp import web
 from lurkcoin import __version__
 from lurkcoin.api.routing import ENDPOINTS_KEY, Endpoint
 from lurkcoin.core.errors import ERRORS
-from lurkcoin.ledger.engine import IDEMPOTENCY_KEY_MAX
+from lurkcoin.ledger.pay_order import IDEMPOTENCY_KEY_MAX
 
 PATH = "/v2/openapi.json"
 JSON = "application/json"

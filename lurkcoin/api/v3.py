@@ -29,7 +29,8 @@ from lurkcoin.api.replies import success
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.money import AmountError, format_balance, parse_amount
 from lurkcoin.ledger import Ledger
-from lurkcoin.ledger.engine import UNIX_TIME_MAX, valid_idempotency_key
+from lurkcoin.ledger.engine import UNIX_TIME_MAX
+from lurkcoin.ledger.pay_order import TOO_LARGE, RequestedAmount
 from lurkcoin.models import Transaction
 
 # The protocol level we answer as: clients written against lurkcoin-core
@@ -197,38 +198,32 @@ async def version(request: web.Request) -> web.StreamResponse:
 # -- payments and quotes -------------------------------------------------------
 
 
-def _idempotency_key(request: web.Request) -> str | None:
-    """The new Idempotency-Key header: checked right after the login."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not valid_idempotency_key(key):
-        raise LurkcoinError("ERR_INVALIDIDEMPOTENCYKEY")
-    return key
+def _requested_amount(fields: JsonFields) -> RequestedAmount:
+    """Position 1 of lurkcoin.ledger.pay_order for the amount: a decimal number or absent.
+
+    A number too large to represent is still a number: it fails the spend
+    limit at position 5, after the login, not the decoding.
+    """
+    raw = fields.get("amount")
+    if raw is MISSING:
+        return None
+    try:
+        return parse_amount(clean_string(raw) if isinstance(raw, str) else raw)
+    except AmountError as err:
+        if err.kind == "too_large":
+            return TOO_LARGE
+        raise invalid_request() from None
 
 
 async def pay(request: web.Request) -> web.StreamResponse:
-    """Body first, then login, as the reference does; Ledger.pay checks the rest in order."""
+    """The checks of lurkcoin.ledger.pay_order: the body (1), the login (2), then Ledger.pay."""
     fields = await read_json_object(request)
     source_user = fields.string("source")
     target_user = fields.string("target")
     target_server = fields.string("target_server")
     local_currency = fields.boolean("local_currency")
-    # A number too large to represent is still a number: it fails the spend
-    # limit, which is checked after the login, not while decoding.
-    over_limit: LurkcoinError | None = None
-    try:
-        amount = _amount(
-            fields, "amount", not_a_number="ERR_INVALIDREQUEST", too_large="ERR_TRANSACTIONLIMIT"
-        )
-    except LurkcoinError as err:
-        if err.code != "ERR_TRANSACTIONLIMIT":
-            raise
-        amount, over_limit = 0, err
+    amount = _requested_amount(fields)
     server = await authenticate(request)
-    key = _idempotency_key(request)
-    if amount is None:
-        raise LurkcoinError("ERR_INVALIDAMOUNT")
-    if over_limit is not None:
-        raise over_limit
     t = await _ledger(request).pay(
         server,
         source_user=source_user,
@@ -236,7 +231,7 @@ async def pay(request: web.Request) -> web.StreamResponse:
         target_server=target_server,
         amount=amount,
         local_currency=local_currency,
-        idempotency_key=key,
+        idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return success(transaction_object(t))
 

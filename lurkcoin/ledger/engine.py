@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple, TypeVar
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
 from lurkcoin.core.money import format_balance
-from lurkcoin.core.names import clean_username, server_uid, username_too_long
+from lurkcoin.core.names import clean_username, server_uid
 from lurkcoin.core.urls import normalise_webhook_url
 from lurkcoin.ledger import accounts, credentials, payments
 from lurkcoin.ledger.audit import Actor, audited
@@ -38,6 +38,7 @@ from lurkcoin.ledger.console import ConsoleMixin
 from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.explorer import Explorer
 from lurkcoin.ledger.outbox import WebhookOutbox
+from lurkcoin.ledger.pay_order import PaymentDraft, RequestedAmount, run_pre_write_checks
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_signing_secret, new_token, token_matches
 from lurkcoin.models import ApiKey, BatchOutcome, Server, Transaction
@@ -47,7 +48,6 @@ from lurkcoin.store.writes import WriteTx
 
 T = TypeVar("T")
 
-IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEEP_SECONDS = 24 * 3600
 # Time filters (balance at, history since/until): seconds up to the end of year 9999.
 UNIX_TIME_MAX = 253402300799
@@ -272,27 +272,23 @@ class Ledger(ConsoleMixin):
         source_user: str,
         target_user: str,
         target_server: str,
-        amount: int,
+        amount: RequestedAmount,
         local_currency: bool,
         idempotency_key: str | None = None,
     ) -> Transaction:
-        """Validate in the spec's order, then run the payment in the writer."""
-        if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
-            raise LurkcoinError("ERR_INVALIDIDEMPOTENCYKEY")
-        if self.cache.by_name(target_server) is None:
-            raise LurkcoinError("ERR_SERVERNOTFOUND")
+        """Positions 3-8 of lurkcoin.ledger.pay_order in memory, then 9-10 in the writer."""
         source_user = clean_username(source_user)
         target_user = clean_username(target_user)
-        if username_too_long(source_user):
-            raise LurkcoinError("ERR_SOURCEUSERNAMETOOLONG")
-        if username_too_long(target_user):
-            raise LurkcoinError("ERR_USERNAMETOOLONG")
+        draft = PaymentDraft(
+            source_user, target_user, target_server, amount, local_currency, idempotency_key
+        )
+        cents = run_pre_write_checks(draft, self.cache.by_name)
         req = PaymentRequest(
             source.id,
             source_user,
             target_user,
             target_server,
-            amount,
+            cents,
             local_currency,
             idempotency_key,
         )
@@ -688,8 +684,3 @@ def _file_size(path: str) -> int:
 
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not a number")
-
-
-def valid_idempotency_key(key: str) -> bool:
-    """Up to 255 printable ASCII characters (space included)."""
-    return 0 < len(key) <= IDEMPOTENCY_KEY_MAX and all(0x20 <= ord(c) < 0x7F for c in key)
