@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def config(tmp_path: Path) -> Config:
@@ -116,3 +120,27 @@ async def test_a_write_after_close_fails_instead_of_waiting_forever(tmp_path: Pa
     with pytest.raises(RuntimeError, match="not open"):
         async with asyncio.timeout(10):  # a hang would otherwise stall the run
             await ledger.create_server("Late")
+
+
+HEAVY_AS_LIGHT = """
+from lurkcoin.store.sqlite import SqliteStore
+
+
+async def heavy(store: SqliteStore) -> None:
+    await store.write_light(lambda tx: tx.active_api_keys())
+"""
+
+
+def test_the_type_gate_refuses_a_light_operation_that_is_not_light(tmp_path: Path) -> None:
+    """The light path's rule is checked: only LightTx's bounded statements type-check."""
+    snippet = tmp_path / "heavy.py"
+    snippet.write_text(HEAVY_AS_LIGHT, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(snippet)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert '"LightTx" has no attribute "active_api_keys"' in result.stdout, result.stdout

@@ -1,4 +1,4 @@
-"""The aiohttp application factory: routes, error handling and the Ledger's lifetime.
+"""The aiohttp app factory: the route table's endpoints, error handling, the Ledger's lifetime.
 
 Other parts of the server (the webhook dispatcher, admin pages) plug in as
 extra cleanup contexts: ``create_app(config, extra_contexts=[ctx])``, where

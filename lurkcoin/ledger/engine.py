@@ -292,27 +292,25 @@ class Ledger(ConsoleMixin):
             local_currency,
             idempotency_key,
         )
-        return await self.store.write(
-            partial(payments.pay, req=req, rules=self.rules, now=_now()), light=True
+        return await self.store.write_light(
+            partial(payments.pay, req=req, rules=self.rules, now=_now())
         )
 
     async def acknowledge(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
-        return await self.store.write(
-            lambda tx: payments.acknowledge(tx, server.id, ids, _now()), light=True
+        return await self.store.write_light(
+            lambda tx: payments.acknowledge(tx, server.id, ids, _now())
         )
 
     async def drop_oldest_pending(self, server: Server, count: int) -> int:
         """Acknowledge the ``count`` oldest pending transactions (V2's remove_transactions)."""
-        return await self.store.write(
-            lambda tx: payments.drop_oldest(tx, server.id, count, _now()), light=True
+        return await self.store.write_light(
+            lambda tx: payments.drop_oldest(tx, server.id, count, _now())
         )
 
     async def reject(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
-        return await self.store.write(
-            lambda tx: payments.reject(tx, server.id, ids, _now()), light=True
-        )
+        return await self.store.write_light(lambda tx: payments.reject(tx, server.id, ids, _now()))
 
     # -- accounts -------------------------------------------------------------
 
@@ -630,7 +628,7 @@ class Ledger(ConsoleMixin):
         return report
 
     async def wait_idle(self) -> None:
-        """Let queued writes finish (used by tests and shutdown)."""
+        """Return once every write queued before this call is durable (tests use it)."""
         await self.store.write(lambda tx: None)
         await asyncio.sleep(0)
 
@@ -642,7 +640,7 @@ class Ledger(ConsoleMixin):
             return self.store.health.problem
         try:
             async with asyncio.timeout(timeout):
-                await self.store.write(lambda tx: None, light=True)
+                await self.store.write_light(lambda tx: None)
                 if self.store.reader is None:
                     return "the database is closed"
                 await self.store.reader.ping()

@@ -1,7 +1,9 @@
 """Payments, acknowledgements and rejections with their refunds.
 
-Each function here runs on the writer thread inside one SAVEPOINT of a batch
-(see lurkcoin.store.sqlite): it either completes or raises and leaves no trace.
+Each function here is a light operation: it runs inside one SAVEPOINT of a
+batch and uses only a LightTx's bounded statements, so its batch may run on
+the event loop (lurkcoin.store.sqlite, "two paths"). It either completes or
+raises and leaves no trace.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from lurkcoin.core.exchange import Formula, from_lurkcoin, to_lurkcoin
 from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import server_uid
 from lurkcoin.models import Server, Transaction
-from lurkcoin.store.writes import WriteTx
+from lurkcoin.store.writes import LightTx
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Rules:
     max_spend: int
 
 
-def new_transaction_id(tx: WriteTx, now: int) -> str:
+def new_transaction_id(tx: LightTx, now: int) -> str:
     """``T<unix time hex>-<8 random hex digits>``, unique in the ledger."""
     while True:
         txn_id = f"T{now:X}-{secrets.randbits(32):08X}"
@@ -83,7 +85,7 @@ def price_payment(
     return amount, received
 
 
-def _record(tx: WriteTx, t: Transaction, source: Server, target: Server, now: int) -> Transaction:
+def _record(tx: LightTx, t: Transaction, source: Server, target: Server, now: int) -> Transaction:
     """Insert a transaction, move its money and queue the target's webhook."""
     seq = tx.insert_transaction(t)
     tx.post(source.id, target.id, t.amount, time=t.time, txn_seq=seq)
@@ -101,7 +103,7 @@ def _with_seq(t: Transaction, seq: int) -> Transaction:
     return Transaction(seq, *_AFTER_SEQ(t))
 
 
-def pay(tx: WriteTx, req: PaymentRequest, rules: Rules, now: int) -> Transaction:
+def pay(tx: LightTx, req: PaymentRequest, rules: Rules, now: int) -> Transaction:
     source = tx.server_by_id(req.source_id)
     if source is None:  # deleted while the request was in flight
         raise LurkcoinError("ERR_INVALIDLOGIN")
@@ -143,7 +145,7 @@ def pay(tx: WriteTx, req: PaymentRequest, rules: Rules, now: int) -> Transaction
     return t
 
 
-def acknowledge(tx: WriteTx, server_id: int, ids: Iterable[str], now: int) -> int:
+def acknowledge(tx: LightTx, server_id: int, ids: Iterable[str], now: int) -> int:
     """Mark pending transactions processed; unknown or foreign ids are ignored."""
     done = tx.pending_among(server_id, ids)
     for t in done:
@@ -151,7 +153,7 @@ def acknowledge(tx: WriteTx, server_id: int, ids: Iterable[str], now: int) -> in
     return len(done)
 
 
-def drop_oldest(tx: WriteTx, server_id: int, count: int, now: int) -> int:
+def drop_oldest(tx: LightTx, server_id: int, count: int, now: int) -> int:
     """lurkcoinV2's remove_transactions: the ``count`` oldest pending ones are done.
 
     Nothing is refunded and nobody is notified; they are kept as acknowledged.
@@ -163,7 +165,7 @@ def drop_oldest(tx: WriteTx, server_id: int, count: int, now: int) -> int:
     return len(done)
 
 
-def reject(tx: WriteTx, server_id: int, ids: Iterable[str], now: int) -> int:
+def reject(tx: LightTx, server_id: int, ids: Iterable[str], now: int) -> int:
     """Reject pending transactions and, in the same transaction, refund the revertable ones."""
     done = tx.pending_among(server_id, ids)
     for t in done:
@@ -174,7 +176,7 @@ def reject(tx: WriteTx, server_id: int, ids: Iterable[str], now: int) -> int:
     return len(done)
 
 
-def _refund(tx: WriteTx, t: Transaction, now: int) -> tuple[str | None, str | None]:
+def _refund(tx: LightTx, t: Transaction, now: int) -> tuple[str | None, str | None]:
     """Pay back exactly what moved (never re-priced); returns (refund id, failure reason)."""
     rejecter = tx.server_by_id(t.target_server_id) if t.target_server_id else None
     if rejecter is None:

@@ -6,17 +6,25 @@ runs each operation inside its own SAVEPOINT (a failing payment rolls back
 alone), commits once and only then answers every waiter: one fsync serves
 many payments, and no caller hears "success" before its data is durable.
 
-A batch costs one thread hop, never one per statement (each hop costs
-~80 µs here). Batches made only of *light* operations (payments,
-acknowledgements, rejections: bounded work, no I/O of their own) run their
-statements on the event loop and hand only the COMMIT, whose fsync is the
-slow part, to the writer thread: statements executed on the writer thread
-hand the GIL back and forth with the event loop at every call, which
-measured ~20% fewer payments per second (README, "Performance"). Any other
-operation (an import, an account change) makes its batch run wholly on the
-writer thread, as does a batch that finds another process (the CLI) holding
-the write lock, so the event loop never waits for a lock or a long job.
-One asyncio lock keeps the connection to one user at a time.
+Two paths, one rule. A batch costs one thread hop, never one per statement
+(each hop costs ~80 µs here).
+
+- The light path: a batch made only of *light* operations (``write_light``:
+  payments, acknowledgements, rejections) runs its statements on the event
+  loop and hands only the COMMIT, whose fsync is the slow part, to the writer
+  thread. Statements executed on the writer thread hand the GIL back and
+  forth with the event loop at every call, which measured ~20% fewer
+  payments per second (README, "Performance").
+- The thread path: any other operation (``write``: an import, an account
+  change) makes its whole batch run on the writer thread, and so does a
+  light batch that finds another process (the CLI) holding the write lock,
+  so the event loop never waits for a lock or a long job.
+
+The rule that keeps the light path safe: a light operation is a function of
+a ``LightTx`` (store/writes.py), whose methods are a few indexed statements
+each, with no I/O of their own; the type gate (mypy --strict) refuses a light
+operation that calls anything else. One asyncio lock keeps the connection to
+one user at a time.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from lurkcoin.store.health import WriteHealth, storage_problem
 from lurkcoin.store.migrate import migrate
 from lurkcoin.store.reads import Reader
 from lurkcoin.store.rows import SERVER_COLUMNS, server_from_row
-from lurkcoin.store.writes import WriteTx
+from lurkcoin.store.writes import LightTx, WriteTx
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +173,15 @@ class SqliteStore:
 
     # -- writing ----------------------------------------------------------
 
-    async def write(self, op: Callable[[WriteTx], T], *, light: bool = False) -> T:
-        """Run ``op`` in the next batch; returns once its batch is durable.
+    async def write(self, op: Callable[[WriteTx], T]) -> T:
+        """Run ``op`` in the next batch, on the writer thread; returns once it is durable."""
+        return await self._enqueue(op, light=False)
 
-        ``light``: ``op`` does a small, bounded amount of work (a payment, an
-        acknowledgement), so its statements may run on the event loop.
-        """
+    async def write_light(self, op: Callable[[LightTx], T]) -> T:
+        """Like write, for a light operation: its batch may run on the event loop."""
+        return await self._enqueue(op, light=True)
+
+    async def _enqueue(self, op: Callable[[WriteTx], T], *, light: bool) -> T:
         if self._queue is None:
             raise RuntimeError("store is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()

@@ -1,7 +1,7 @@
 """The webhook dispatcher's SQL: claiming due outbox rows, recording attempts, delivery state.
 
-Each function runs on the single writer's thread inside one operation of a
-batch (``await store.write(lambda tx: claim_due(tx, ...))``), so a claim and
+Each function is one operation of the single writer, run on its thread
+(lurkcoin.ledger.outbox calls them through ``store.write``), so a claim and
 the payments it races with are serialised by the writer, never interleaved.
 """
 

@@ -1,8 +1,10 @@
-"""The statements a ledger operation may run, on the single writer's thread.
+"""The statements a ledger operation may run inside the single writer's transaction.
 
-A WriteTx is handed to each operation of a batch. It is only ever used on the
-writer thread, inside the batch's transaction and the operation's SAVEPOINT,
-so its methods are plain synchronous calls: one batch costs one thread hop.
+Each operation of a batch gets the batch's WriteTx, inside the batch's
+transaction and its own SAVEPOINT. Its methods are plain synchronous calls:
+a batch costs at most one thread hop. A light operation sees it as a LightTx
+(the bounded statements only) and its batch may run on the event loop; any
+other batch runs on the writer thread (lurkcoin.store.sqlite, "two paths").
 """
 
 from __future__ import annotations
@@ -49,8 +51,15 @@ def _rollup_upsert(rows: int) -> str:
 _ROLLUP_UPSERT = {n: _rollup_upsert(n) for n in (1, 2, 3)}
 
 
-class WriteTx:
-    """Write access to the ledger tables inside the current transaction."""
+class LightTx:
+    """The bounded statements of the light operations: payments, acknowledgements, rejections.
+
+    Each method runs a few indexed statements (no scan, no file, no network),
+    so a batch made only of light operations may run on the event loop
+    (lurkcoin.store.sqlite, "two paths"). A light operation is typed as a
+    function of a LightTx, so the type gate (mypy --strict, run by the tests)
+    refuses one that calls anything else; SqliteStore.write_light takes only those.
+    """
 
     def __init__(self, conn: sqlite3.Connection, issuance_id: int) -> None:
         # Public for the store package's other modules (store/webhooks.py); SQL stays in store/.
@@ -60,12 +69,6 @@ class WriteTx:
         self.changed_servers: set[int] = set()
         # Servers with a fresh webhook notification, for the dispatcher.
         self.notified_servers: set[int] = set()
-
-    def probe_space(self) -> None:
-        """A write that needs disk space and leaves nothing (the writer's recovery probe)."""
-        probe_space(self.conn)
-
-    # -- servers -----------------------------------------------------------
 
     def server_by_uid(self, uid: str) -> Server | None:
         row = self.conn.execute(
@@ -79,52 +82,6 @@ class WriteTx:
             (server_id,),
         ).fetchone()
         return server_from_row(row) if row else None
-
-    def servers(self) -> list[Server]:
-        rows = self.conn.execute(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
-            "AND kind = 'server' ORDER BY id"
-        ).fetchall()
-        return [server_from_row(r) for r in rows]
-
-    def insert_server(
-        self,
-        *,
-        uid: str,
-        name: str,
-        target_balance: int,
-        token_hash: bytes | None,
-        webhook_url: str | None,
-        now: int,
-    ) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO servers (uid, name, target_balance, token_hash, webhook_url, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (uid, name, target_balance, token_hash, webhook_url, now, now),
-        )
-        server_id = int(cur.lastrowid or 0)
-        self.changed_servers.add(server_id)
-        return server_id
-
-    def update_server(self, server_id: int, now: int, **fields: Any) -> None:
-        unknown = set(fields) - _SERVER_FIELDS
-        if unknown:
-            raise ValueError(f"not server fields: {unknown}")
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        self.conn.execute(
-            f"UPDATE servers SET {sets}, updated_at = ? WHERE id = ?",
-            (*fields.values(), now, server_id),
-        )
-        self.changed_servers.add(server_id)
-
-    def has_pending(self, server_id: int) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM transactions WHERE target_server_id = ? AND status = 'pending' LIMIT 1",
-            (server_id,),
-        ).fetchone()
-        return row is not None
-
-    # -- money ------------------------------------------------------------
 
     def post(
         self,
@@ -156,15 +113,6 @@ class WriteTx:
                 (from_id, -amount, amount, from_id, to_id),
             )
         self.changed_servers.update((from_id, to_id))
-
-    def insert_adjustment(self, server_id: int, amount: int, reason: str, now: int) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO adjustments (server_id, amount, reason, created_at) VALUES (?, ?, ?, ?)",
-            (server_id, amount, reason, now),
-        )
-        return int(cur.lastrowid or 0)
-
-    # -- transactions -----------------------------------------------------
 
     def transaction_id_exists(self, txn_id: str) -> bool:
         return (
@@ -236,12 +184,6 @@ class WriteTx:
                 (source_id, seq, seq, time, target_id, seq, seq, time),
             )
 
-    def transaction_by_id(self, txn_id: str) -> Transaction | None:
-        row = self.conn.execute(
-            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,)
-        ).fetchone()
-        return transaction_from_row(row) if row else None
-
     def transaction_by_seq(self, seq: int) -> Transaction:
         row = self.conn.execute(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE seq = ?", (seq,)
@@ -273,15 +215,6 @@ class WriteTx:
         ).fetchall()
         return [transaction_from_row(r) for r in rows]
 
-    def pending_ids(self, server_id: int) -> list[str]:
-        """Every transaction waiting for the server, oldest first."""
-        rows = self.conn.execute(
-            "SELECT id FROM transactions WHERE target_server_id = ? AND status = 'pending' "
-            "ORDER BY seq",
-            (server_id,),
-        ).fetchall()
-        return [r[0] for r in rows]
-
     def finish_transaction(
         self,
         seq: int,
@@ -296,8 +229,6 @@ class WriteTx:
             "refund_failed = ? WHERE seq = ?",
             (status, now, refund_id, refund_failed, seq),
         )
-
-    # -- idempotency ------------------------------------------------------
 
     def idempotency_lookup(self, server_id: int, key: str) -> tuple[str, int] | None:
         row = self.conn.execute(
@@ -315,11 +246,92 @@ class WriteTx:
             (server_id, key, fingerprint, seq, now),
         )
 
+    def notify_webhook(self, server_id: int, now: float) -> None:
+        """Queue (or re-arm) the server's "please poll" notification."""
+        self.conn.execute(
+            "INSERT INTO webhook_outbox (server_id, queued_at, due_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (server_id) DO UPDATE SET generation = generation + 1",
+            (server_id, now, now),
+        )
+        self.notified_servers.add(server_id)
+
+
+class WriteTx(LightTx):
+    """Everything an operation may write inside the current transaction (any operation)."""
+
+    def probe_space(self) -> None:
+        """A write that needs disk space and leaves nothing (the writer's recovery probe)."""
+        probe_space(self.conn)
+
+    def servers(self) -> list[Server]:
+        rows = self.conn.execute(
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE deleted_at IS NULL "
+            "AND kind = 'server' ORDER BY id"
+        ).fetchall()
+        return [server_from_row(r) for r in rows]
+
+    def insert_server(
+        self,
+        *,
+        uid: str,
+        name: str,
+        target_balance: int,
+        token_hash: bytes | None,
+        webhook_url: str | None,
+        now: int,
+    ) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO servers (uid, name, target_balance, token_hash, webhook_url, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (uid, name, target_balance, token_hash, webhook_url, now, now),
+        )
+        server_id = int(cur.lastrowid or 0)
+        self.changed_servers.add(server_id)
+        return server_id
+
+    def update_server(self, server_id: int, now: int, **fields: Any) -> None:
+        unknown = set(fields) - _SERVER_FIELDS
+        if unknown:
+            raise ValueError(f"not server fields: {unknown}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(
+            f"UPDATE servers SET {sets}, updated_at = ? WHERE id = ?",
+            (*fields.values(), now, server_id),
+        )
+        self.changed_servers.add(server_id)
+
+    def has_pending(self, server_id: int) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM transactions WHERE target_server_id = ? AND status = 'pending' LIMIT 1",
+            (server_id,),
+        ).fetchone()
+        return row is not None
+
+    def insert_adjustment(self, server_id: int, amount: int, reason: str, now: int) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO adjustments (server_id, amount, reason, created_at) VALUES (?, ?, ?, ?)",
+            (server_id, amount, reason, now),
+        )
+        return int(cur.lastrowid or 0)
+
+    def transaction_by_id(self, txn_id: str) -> Transaction | None:
+        row = self.conn.execute(
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,)
+        ).fetchone()
+        return transaction_from_row(row) if row else None
+
+    def pending_ids(self, server_id: int) -> list[str]:
+        """Every transaction waiting for the server, oldest first."""
+        rows = self.conn.execute(
+            "SELECT id FROM transactions WHERE target_server_id = ? AND status = 'pending' "
+            "ORDER BY seq",
+            (server_id,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def idempotency_expire(self, older_than: int) -> int:
         cur = self.conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (older_than,))
         return cur.rowcount
-
-    # -- read-only API keys -------------------------------------------------
 
     def insert_api_key(
         self, *, server_id: int, key_hash: bytes, prefix: str, scopes: str, label: str, now: int
@@ -350,17 +362,6 @@ class WriteTx:
             f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL ORDER BY id"
         ).fetchall()
         return [api_key_from_row(r) for r in rows]
-
-    # -- webhooks -----------------------------------------------------------
-
-    def notify_webhook(self, server_id: int, now: float) -> None:
-        """Queue (or re-arm) the server's "please poll" notification."""
-        self.conn.execute(
-            "INSERT INTO webhook_outbox (server_id, queued_at, due_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (server_id) DO UPDATE SET generation = generation + 1",
-            (server_id, now, now),
-        )
-        self.notified_servers.add(server_id)
 
     def clear_webhook(self, server_id: int) -> None:
         self.conn.execute("DELETE FROM webhook_outbox WHERE server_id = ?", (server_id,))

@@ -71,7 +71,7 @@ class WebhookDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._session: aiohttp.ClientSession | None = None
-        self.deliveries = 0  # POSTs attempted since start, for tests and the admin pages
+        self.deliveries = 0  # POSTs attempted since start (the tests count them)
         # Finished attempts by outcome (delivered, failed, gave_up), for the metrics.
         self.outcomes: Counter[str] = Counter()
 
