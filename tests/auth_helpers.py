@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import aiohttp
-from conftest import LiveServer, StartServer, make_config
+from live_server import LiveServer, StartServer, make_config
 
 from lurkcoin.config import Config
 

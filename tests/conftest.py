@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from auth_helpers import Bank, start_bank
+from hypothesis import settings
+from live_server import LiveServer, StartServer, start_server
 from system_parts import SKIP_PREFIX, in_ci
 from webhook_helpers import Receiver
 
-from lurkcoin.api.app import LEDGER_KEY, CleanupContext, create_app
-from lurkcoin.config import Config, DatabaseSection, ExchangeSection
+from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
-
-LOOPBACK = "127.0.0.1"
-
 
 # One-line results of the golden replay, shown in every run's summary (CI too).
 _REPLAY_REPORTS = pytest.StashKey[list[str]]()
+
+
+# No time limit per example: on a busy machine a slow example is not a failure
+# (performance is measured with `lurkcoin bench`, never asserted in tests).
+settings.register_profile("lurkcoin", deadline=None)
+settings.load_profile("lurkcoin")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,14 +69,31 @@ def replay_reports(request: pytest.FixtureRequest) -> list[str]:
     return request.config.stash[_REPLAY_REPORTS]
 
 
+async def check_books(request: pytest.FixtureRequest, ledger: Ledger) -> None:
+    """`lurkcoin check`'s invariant check, after a test that used ``ledger``.
+
+    Run on every ledger the fixtures open, so every test that moves money
+    ends with the books checked. A test that breaks them on purpose says so
+    with ``@pytest.mark.unbalanced_books``; a ledger the test closed is not
+    checked (there is nothing left to read).
+    """
+    if request.node.get_closest_marker("unbalanced_books") or ledger.store.reader is None:
+        return
+    report = await ledger.check()
+    assert report.ok, f"the books do not balance after {request.node.name}: {report.problems}"
+
+
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
     """A fresh Ledger on a real SQLite file (default config, integral formula)."""
     config = Config()
     config.database.path = str(tmp_path / "ledger.db")
     opened = await Ledger.open(config)
-    yield opened
-    await opened.close()
+    try:
+        yield opened
+        await check_books(request, opened)
+    finally:
+        await opened.close()
 
 
 @pytest.fixture
@@ -95,60 +115,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def make_config(db_path: Path, *, formula: str = "reference") -> Config:
-    """A config for tests: the given SQLite file and exchange formula."""
-    return Config(
-        database=DatabaseSection(path=str(db_path)), exchange=ExchangeSection(formula=formula)
-    )
-
-
-@dataclass
-class LiveServer:
-    """One running app; ``url`` is its base address."""
-
-    app: web.Application
-    runner: web.AppRunner
-    port: int
-    stopped: bool = False
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.app[LEDGER_KEY]
-
-    async def stop(self) -> None:
-        """Stop serving and close the app's Ledger (safe to call twice)."""
-        if not self.stopped:
-            self.stopped = True
-            await self.runner.cleanup()
-
-
-async def start_server(config: Config, *, ledger: Ledger | None = None) -> LiveServer:
-    """Start the app on a free loopback port (the Ledger opened by the app unless given)."""
-    return await start_server_with(config, ledger, ())
-
-
-async def start_server_with(
-    config: Config, ledger: Ledger | None, extra_contexts: Iterable[CleanupContext]
-) -> LiveServer:
-    app = create_app(config, ledger=ledger, extra_contexts=extra_contexts)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, LOOPBACK, 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return LiveServer(app, runner, port)
-
-
-StartServer = Callable[..., Awaitable[LiveServer]]
-
-
 @pytest.fixture
-async def serve() -> AsyncIterator[StartServer]:
-    """``await serve(config)`` starts a server; every one still running stops at teardown."""
+async def serve(request: pytest.FixtureRequest) -> AsyncIterator[StartServer]:
+    """``await serve(config)`` starts a server; every one still running is checked and stopped."""
     started: list[LiveServer] = []
 
     async def start(config: Config, *, ledger: Ledger | None = None) -> LiveServer:
@@ -156,6 +125,21 @@ async def serve() -> AsyncIterator[StartServer]:
         started.append(server)
         return server
 
-    yield start
-    for server in reversed(started):
-        await server.stop()
+    try:
+        yield start
+        for server in started:
+            if not server.stopped:
+                await check_books(request, server.ledger)
+    finally:
+        for server in reversed(started):
+            await server.stop()
+
+
+@pytest.fixture
+async def bank(serve: StartServer, tmp_path: Path) -> Bank:
+    """A running server with Alpha (¤1,000.00) and Bravo (¤500.00), integral rates.
+
+    A module that needs more overrides it with a fixture of the same name
+    that takes this one (``def bank(bank: Bank) -> Bank``).
+    """
+    return await start_bank(serve, tmp_path)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from auth_helpers import Bank, bank_config, start_bank
-from conftest import StartServer
+from live_server import StartServer
 from rawhttp import RawResponse, basic_auth, request
 
 from lurkcoin.core.legacy_text import legacy_id

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from auth_helpers import Bank, start_bank
-from conftest import StartServer
+from live_server import StartServer
 from rawhttp import RawResponse, request
 
 from lurkcoin.api.logmask import MaskTokens, mask_tokens

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import auth_helpers
 import pytest
 import requests
 from aiohttp import web
-from conftest import LiveServer, StartServer, make_config, start_server_with
+from live_server import LiveServer, StartServer, make_config, start_server_with
 from rawhttp import RawResponse, basic_auth, json_body, request
 
 from lurkcoin.api import app as app_module
@@ -69,13 +70,10 @@ class Bank:
 
 
 @pytest.fixture
-async def bank(serve: StartServer, tmp_path: Path) -> Bank:
-    """Alpha (¤1,000.00), Bravo (¤500.00) and Ünï:code (¤10.00), all at 1:1 rates."""
-    server = await serve(make_config(tmp_path / "api.db", formula="integral"))
-    tokens = {}
-    for name, cents in (("Alpha", 100_000), ("Bravo", 50_000), ("Ünï:code", 1_000)):
-        _, tokens[name] = await server.ledger.create_server(name, balance=cents)
-    return Bank(server, tokens)
+async def bank(bank: auth_helpers.Bank) -> Bank:
+    """The shared bank (Alpha ¤1,000.00, Bravo ¤500.00) and Ünï:code (¤10.00), 1:1 rates."""
+    _, token = await bank.server.ledger.create_server("Ünï:code", balance=1_000)
+    return Bank(bank.server, {**bank.tokens, "Ünï:code": token})
 
 
 def ok_result(response: RawResponse) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import StartServer, make_config
+from live_server import StartServer, make_config
 
 from lurkcoin.api.metrics import _is_loopback, parse_metrics
 from lurkcoin.bench.report import percentile

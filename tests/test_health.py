@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from auth_helpers import Bank, Client, bank_config, start_bank
-from conftest import StartServer
+from live_server import StartServer
 
 from lurkcoin.store.health import storage_problem
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LiveServer, StartServer, make_config, start_server
+from live_server import LiveServer, StartServer, make_config, start_server
 from rawhttp import RawResponse, basic_auth, json_body, request
 
 from lurkcoin.config import Config

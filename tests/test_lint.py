@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,14 @@ def test_mypy_strict_is_clean() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tests_import_helpers_not_conftest() -> None:
+    """conftest.py holds fixtures; shared helpers live in modules tests import by name."""
+    importing = re.compile(r"^\s*(from\s+conftest\s+import|import\s+conftest)\b", re.MULTILINE)
+    offenders = [
+        path.name
+        for path in (ROOT / "tests").glob("*.py")
+        if importing.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], offenders

@@ -21,7 +21,7 @@ import pytest
 import requests
 import schemathesis
 from auth_helpers import bank_config
-from conftest import LiveServer, StartServer, make_config, start_server
+from live_server import LiveServer, StartServer, make_config, start_server
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from auth_helpers import Bank, basic, start_bank
-from conftest import StartServer
+from live_server import StartServer
 
 from lurkcoin.core.names import MAX_USERNAME_LENGTH
 from lurkcoin.ledger.pay_order import PAY_ORDER, Step

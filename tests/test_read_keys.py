@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_helpers import Bank, Client, basic, key_auth, start_bank
-from conftest import StartServer
+from auth_helpers import Bank, Client, basic, key_auth
 
 ALL_SCOPES = ["balance", "history", "pending"]
 # What each read endpoint needs (the design's table).
@@ -22,9 +20,8 @@ READS: list[tuple[str, set[str]]] = [
 
 
 @pytest.fixture
-async def bank(serve: StartServer, tmp_path: Path) -> Bank:
-    """Alpha has a pending payment from Bravo, a target balance and a signed webhook."""
-    bank = await start_bank(serve, tmp_path)
+async def bank(bank: Bank) -> Bank:
+    """The shared bank; Alpha has a payment pending from Bravo, a target balance, a webhook."""
     ledger = bank.server.ledger
     bravo = ledger.server("bravo")
     assert bravo is not None

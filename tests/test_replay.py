@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StartServer, make_config
 from golden_files import V3_SCENARIOS, V3_TRANSCRIPT, load
+from live_server import StartServer, make_config
 from rawhttp import RawResponse, request
 
 from lurkcoin.config import Config

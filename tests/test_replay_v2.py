@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StartServer
 from golden_files import V2_SCENARIOS, V2_TRANSCRIPT, load
+from live_server import StartServer
 from rawhttp import RawResponse
 from test_replay import replay_config, seed_from_backup, send_case
 

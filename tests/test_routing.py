@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import LOOPBACK, make_config
+from live_server import LOOPBACK, make_config
 
 from lurkcoin.api.app import create_app
 from lurkcoin.api.explorer_routes import EXPLORER_ENDPOINTS

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
-from auth_helpers import Bank, basic, key_auth, start_bank
-from conftest import StartServer
+from auth_helpers import Bank, basic, key_auth
 
 from lurkcoin.api import admin_passwords
 from lurkcoin.api.admin_passwords import hash_password, verify_admin
@@ -23,11 +22,6 @@ from lurkcoin.cli import security as security_cli
 from lurkcoin.cli.commands import CliError
 from lurkcoin.config import Config, ConfigError, load_config
 from lurkcoin.ledger import Ledger
-
-
-@pytest.fixture
-async def bank(serve: StartServer, tmp_path: Path) -> Bank:
-    return await start_bank(serve, tmp_path)
 
 
 def imported_server(name: str, token: str) -> dict[str, object]:

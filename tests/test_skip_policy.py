@@ -27,7 +27,13 @@ def test_passes():
 
 
 def _run_inner(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
-    for helper in ("conftest.py", "system_parts.py", "webhook_helpers.py"):
+    for helper in (
+        "conftest.py",
+        "system_parts.py",
+        "webhook_helpers.py",
+        "live_server.py",
+        "auth_helpers.py",
+    ):
         shutil.copy(TESTS / helper, tmp_path / helper)
     (tmp_path / "test_inner.py").write_text(INNER, encoding="utf-8")
     (tmp_path / "pytest.ini").write_text(

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from auth_helpers import Bank, basic, key_auth, start_bank
-from conftest import StartServer
+from live_server import StartServer
 from multidict import CIMultiDict
 
 from lurkcoin.api.throttle import (
@@ -35,9 +35,8 @@ class FakeClock:
 
 
 @pytest.fixture
-async def bank(serve: StartServer, tmp_path: Path) -> Bank:
-    """The default limits (10 per address, 20 per account, 60 s) on a controllable clock."""
-    bank = await start_bank(serve, tmp_path)
+def bank(bank: Bank) -> Bank:
+    """The shared bank: default limits (10 per address, 20 per account, 60 s), a fake clock."""
     bank.server.app[THROTTLE_KEY].clock = FakeClock()
     return bank
 
