@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from auth_helpers import Bank, start_bank
-from conftest import StartServer, make_config
+from live_server import StartServer, make_config
 
 from lurkcoin.ledger import Ledger
 from lurkcoin.store.migrate import available_migrations, migrate

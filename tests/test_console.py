@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conftest import LiveServer, start_server
 from console_helpers import ConsoleClient, console_config
+from live_server import LiveServer, start_server
 
 from lurkcoin.config import Config, ConfigError, load_config
 from lurkcoin.console.guard import CSP

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 import schemathesis
-from conftest import StartServer, make_config
+from live_server import StartServer, make_config
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.config import SchemathesisConfig
 from test_openapi import CHECKS, FUZZ_SERVERS, FUZZ_TOKEN, FUZZ_USER, SEED, FuzzTarget
