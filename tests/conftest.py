@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from auth_helpers import Bank, start_bank
+from cli_helpers import Cli
 from hypothesis import settings
 from live_server import LiveServer, StartServer, start_server
 from system_parts import SKIP_PREFIX, in_ci
@@ -143,3 +144,9 @@ async def bank(serve: StartServer, tmp_path: Path) -> Bank:
     that takes this one (``def bank(bank: Bank) -> Bank``).
     """
     return await start_bank(serve, tmp_path)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``cli("create-server", "Alpha")`` runs the lurkcoin command on a file in tmp_path."""
+    return Cli(tmp_path, capsys)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import Cli
+from cli_helpers import Cli
 from test_ledger import make_config, pay
 
 from lurkcoin.core.errors import LurkcoinError
@@ -19,9 +19,10 @@ ALICE = Actor("alice", "192.0.2.7")
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+def cli(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The shared cli, run from tmp_path."""
     monkeypatch.chdir(tmp_path)
-    return Cli(tmp_path, capsys)
+    return cli
 
 
 def _rollup(db: str) -> dict[tuple[int, int], tuple[int, int, int, int]]:

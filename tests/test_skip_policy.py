@@ -33,6 +33,7 @@ def _run_inner(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[st
         "webhook_helpers.py",
         "live_server.py",
         "auth_helpers.py",
+        "cli_helpers.py",
     ):
         shutil.copy(TESTS / helper, tmp_path / helper)
     (tmp_path / "test_inner.py").write_text(INNER, encoding="utf-8")
