@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from conftest import LiveServer
+from live_server import LiveServer
 
 from lurkcoin.ledger import Ledger
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import LiveServer, start_server
 from console_helpers import PASSWORD, console_config
+from live_server import LiveServer, start_server
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from lurkcoin.cli import main as lurkcoin_main

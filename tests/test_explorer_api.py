@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 from auth_helpers import basic, key_auth
-from conftest import StartServer, make_config
 from explorer_helpers import Api, fill
+from live_server import StartServer, make_config
 
 from lurkcoin.config import Config
 

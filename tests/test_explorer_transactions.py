@@ -18,8 +18,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import StartServer, make_config
 from explorer_helpers import BASE_TIME, SERVERS, USERS, Api, fill
+from live_server import StartServer, make_config
 
 from lurkcoin.ledger import explorer as ledger_explorer
 

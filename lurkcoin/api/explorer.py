@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.auth import authenticate, forbidden, parse_basic
 from lurkcoin.api.explorer_cursor import decode, encode, fingerprint
 from lurkcoin.api.explorer_http import (
@@ -36,7 +37,6 @@ from lurkcoin.api.explorer_params import (
     text,
 )
 from lurkcoin.api.jsonout import Money
-from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import success
 from lurkcoin.api.v3 import transaction_object
 from lurkcoin.core.errors import LurkcoinError

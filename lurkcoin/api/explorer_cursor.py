@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from lurkcoin.api.explorer_params import invalid
-from lurkcoin.store.explorer_reads import Position
+from lurkcoin.ledger.explorer import Position
 
 Direction = Literal["next", "prev"]
 _VERSION = 1

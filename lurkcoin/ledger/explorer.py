@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.models import Server, Transaction
 from lurkcoin.store import explorer_reads
+
+# Position is also the API's: cursors encode one (lurkcoin.api.explorer_cursor).
+from lurkcoin.store.explorer_reads import Position as Position
 from lurkcoin.store.explorer_reads import (
-    Position,
     ScanResult,
     Side,
     SortKey,
