@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import StartServer, make_config
 from explorer_helpers import BASE_TIME, Api, fill
+from live_server import StartServer, make_config
 
 from lurkcoin.ledger.explorer_stats import health_score
 

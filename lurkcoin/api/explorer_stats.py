@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.explorer_http import PUBLIC_CACHE
 from lurkcoin.api.explorer_params import invalid, moment, read_query
 from lurkcoin.api.jsonout import Money
-from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.replies import success
 from lurkcoin.ledger.explorer_stats import (
     BANDS,
