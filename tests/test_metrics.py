@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from auth_helpers import Client, basic
-from conftest import LiveServer, start_server_with
+from live_server import LiveServer, start_server_with
 from prometheus_client.parser import text_string_to_metric_families
 from webhook_helpers import Receiver, webhook_config
 
@@ -62,7 +62,7 @@ async def test_request_payment_writer_backlog_throttle_and_process_metrics_move(
     server, tokens = await _bank(config, with_dispatcher=False)
     try:
         # Deliveries wait (no dispatcher here), so the outbox row grows old.
-        await server.ledger.set_webhook_url("Game", "http://127.0.0.1:9/hook")
+        await server.ledger.set_webhook("Game", "http://127.0.0.1:9/hook")
         before = await scrape(server)
         async with Client(server.port) as client:
             assert await _pay(client, tokens, 1.5) == 200
@@ -114,7 +114,7 @@ async def test_webhook_delivery_outcomes_move(tmp_path: Path, receiver: Receiver
     server, tokens = await _bank(config, with_dispatcher=True)
     try:
         before = await scrape(server)
-        await server.ledger.set_webhook_url("Game", receiver.url)
+        await server.ledger.set_webhook("Game", receiver.url)
         async with Client(server.port) as client:
             assert await _pay(client, tokens, 1) == 200
             deadline = time.monotonic() + 10
