@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import re
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from lurkcoin.core.money import (
     render_json,
 )
 from lurkcoin.core.names import server_uid
+from lurkcoin.ledger import payments
+from lurkcoin.ledger.payments import Rules
 
 GOLDEN = V3_TRANSCRIPT
 FORMULAS: tuple[Formula, ...] = ("reference", "integral")
@@ -39,36 +42,15 @@ def load_golden() -> dict[str, Any]:
     return json.loads(GOLDEN.read_text(encoding="utf-8"))
 
 
-def check_limit(amount: int) -> None:
-    if amount > MAX_SPEND:
-        raise LurkcoinError("ERR_TRANSACTIONLIMIT")
-
-
 def quote(
     servers: dict[str, Server], source: str, target: str, amount: int, formula: Formula
 ) -> int:
-    """What /v3/exchange_rates answers, in the order of checks the spec gives."""
-    if amount < 0:
-        raise LurkcoinError("ERR_INVALIDAMOUNT")
-    source_uid, target_uid = server_uid(source), server_uid(target)
-    if source_uid == target_uid:
-        if source and source_uid not in servers:
-            raise LurkcoinError("ERR_SOURCESERVERNOTFOUND")
-        return amount
-    check_limit(amount)
-    if source:
-        sender = servers.get(source_uid)
-        if sender is None:
-            raise LurkcoinError("ERR_SOURCESERVERNOTFOUND")
-        amount = to_lurkcoin(amount, sender.balance, sender.target_balance, formula)
-        check_limit(amount)
-    if target:
-        receiver = servers.get(target_uid)
-        if receiver is None:
-            raise LurkcoinError("ERR_TARGETSERVERNOTFOUND")
-        amount = from_lurkcoin(amount, receiver.balance, receiver.target_balance, formula)
-        check_limit(amount)
-    return amount
+    """What /v3/exchange_rates answers: the ledger's own quote over these balances."""
+
+    def lookup(name: str) -> Any:  # the ledger's lookup by name, over these balances
+        return servers.get(server_uid(name))
+
+    return payments.quote(lookup, source, target, amount, Rules(formula, MAX_SPEND))
 
 
 def initial_servers(golden: dict[str, Any]) -> dict[str, Server]:
@@ -176,6 +158,24 @@ def test_reference_spending_truncates_the_spend_before_the_new_balance(
 ) -> None:
     """b2 = b - x / base with x / base truncated to the cent (spec), not exact."""
     assert to_lurkcoin(local, balance, target, "reference") == lurkcoins
+
+
+def test_reference_still_prices_when_one_cent_would_be_left() -> None:
+    """b2 = 1 cent is positive: priced, not refused (only b2 <= 0 is ERR_CANNOTAFFORD)."""
+    # base = 100/100 = 1; b2 = 100 - 99 = 1; rate = (1 + 100/1) / 2 = 50.5; 99 / 50.5 -> 1.
+    assert to_lurkcoin(99, 100, 100, "reference") == 1
+    with pytest.raises(LurkcoinError):
+        to_lurkcoin(100, 100, 100, "reference")  # b2 = 0
+
+
+def test_integral_truncates_exactly_even_for_a_huge_balance() -> None:
+    """50 significant digits: 28 would get the last digits of this result wrong."""
+    balance, target, local = 904363408843348978910137503350, 24023837541, 936978
+    with decimal.localcontext() as ctx:
+        ctx.prec = 100
+        b = Decimal(balance)
+        exact = b - (b * (-Decimal(local) / target).exp()).to_integral_value(decimal.ROUND_CEILING)
+    assert to_lurkcoin(local, balance, target, "integral") == int(exact)
 
 
 def test_integral_spending_examples() -> None:

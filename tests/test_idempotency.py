@@ -7,6 +7,7 @@ concurrently, and across a restart of the whole server.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from live_server import LiveServer, StartServer, make_config, start_server
 from rawhttp import RawResponse, basic_auth, json_body, request
 
 from lurkcoin.config import Config
+from lurkcoin.ledger import Ledger
+from lurkcoin.ledger.engine import IDEMPOTENCY_KEEP_SECONDS, valid_idempotency_key
 
 PAYMENT = {"source": "alice", "target": "bob", "target_server": "Bravo", "amount": 12.34}
 
@@ -141,3 +144,56 @@ async def test_key_survives_a_restart(config: Config) -> None:
         assert len(history) == 1
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize(
+    "key, valid",
+    [
+        ("k", True),  # one character is enough
+        (" ", True),  # printable ASCII includes the space...
+        ("~", True),
+        ("a b~", True),
+        ("", False),
+        ("\x1f", False),  # ...but no control character
+        ("\x7f", False),
+        ("é", False),
+        ("x" * 255, True),
+        ("x" * 256, False),
+    ],
+)
+def test_which_idempotency_keys_are_valid(key: str, valid: bool) -> None:
+    assert valid_idempotency_key(key) is valid
+
+
+async def test_keys_older_than_a_day_are_forgotten(ledger: Ledger) -> None:
+    alpha, _ = await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+
+    async def pay() -> str:
+        t = await ledger.pay(
+            alpha,
+            source_user="alice",
+            target_user="bob",
+            target_server="Bravo",
+            amount=100,
+            local_currency=False,
+            idempotency_key="once",
+        )
+        return t.id
+
+    first = await pay()
+    assert await ledger.expire_idempotency_keys() == 0
+    assert await pay() == first
+    # A day and a second pass (written by another connection, as time would).
+    conn = sqlite3.connect(ledger.config.database.path)
+    try:
+        conn.execute(
+            "UPDATE idempotency_keys SET created_at = created_at - ?",
+            (IDEMPOTENCY_KEEP_SECONDS + 1,),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    assert await ledger.expire_idempotency_keys() == 1
+    assert await pay() != first  # the key is new again: a second payment
+    assert ledger.require_server("Alpha").balance == 800

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import sqlite3
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
 from lurkcoin.store.migrate import SchemaTooNew
+from lurkcoin.webhooks import delivery_states
 
 
 def make_config(tmp_path: Path, formula: str = "integral") -> Config:
@@ -355,3 +357,116 @@ async def test_schema_version_is_recorded_and_newer_refused(tmp_path: Path) -> N
     conn.close()
     with pytest.raises(SchemaTooNew):
         await Ledger.open(config)
+
+
+async def test_acknowledging_and_rejecting_record_when(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+    kept, refused = (
+        await pay(ledger, "alpha", "bravo", 100),
+        await pay(ledger, "alpha", "bravo", 200),
+    )
+    bravo = ledger.require_server("bravo")
+    assert await ledger.acknowledge(bravo, [kept.id]) == 1
+    assert await ledger.reject(bravo, [refused.id]) == 1
+    for done, status in ((kept, "acknowledged"), (refused, "rejected")):
+        stored = await ledger.transaction(done.id)
+        assert stored is not None and stored.status == status
+        assert stored.processed_at is not None and stored.processed_at >= done.time
+
+
+async def test_a_rejecter_holding_exactly_the_amount_refunds_it(ledger: Ledger) -> None:
+    # Alpha has a webhook: the refund queues a notification for it.
+    await ledger.create_server("Alpha", balance=1_000, webhook_url="https://alpha.example/hook")
+    await ledger.create_server("Bravo")
+    t = await pay(ledger, "alpha", "bravo", 300)
+    assert ledger.require_server("bravo").balance == 300
+    assert await ledger.reject(ledger.require_server("bravo"), [t.id]) == 1
+    rejected = await ledger.transaction(t.id)
+    assert rejected is not None and rejected.refund_failed is None
+    assert rejected.refund_id is not None
+    refund = await ledger.transaction(rejected.refund_id)
+    assert refund is not None and (refund.status, refund.amount) == ("pending", 300)
+    assert [p.id for p in await ledger.pending(ledger.require_server("alpha"))] == [refund.id]
+    assert (ledger.require_server("alpha").balance, ledger.require_server("bravo").balance) == (
+        1_000,
+        0,
+    )
+    await assert_clean(ledger)
+
+
+async def test_the_refund_of_a_payment_without_a_sender_is_settled(ledger: Ledger) -> None:
+    """Nobody to hand it to: the refund goes back to the server but is not queued."""
+    alpha, _ = await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+    t = await ledger.pay(
+        alpha,
+        source_user="",
+        target_user="bob",
+        target_server="Bravo",
+        amount=300,
+        local_currency=False,
+    )
+    assert await ledger.reject(ledger.require_server("bravo"), [t.id]) == 1
+    rejected = await ledger.transaction(t.id)
+    assert rejected is not None and rejected.refund_id is not None
+    refund = await ledger.transaction(rejected.refund_id)
+    assert refund is not None and refund.status == "settled"
+    assert await ledger.pending(ledger.require_server("alpha")) == []
+    assert ledger.require_server("alpha").balance == 1_000
+    await assert_clean(ledger)
+
+
+async def test_a_server_deleted_by_another_process_leaves_the_cache(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    server_side = await Ledger.open(config)
+    try:
+        await server_side.create_server("Gone")
+        assert not await server_side.refresh_if_changed()  # nobody else wrote
+        cli_side = await Ledger.open(config)
+        await cli_side.delete_server("Gone")
+        await cli_side.close()
+        assert await server_side.refresh_if_changed()
+        assert server_side.server("gone") is None
+        assert not await server_side.refresh_if_changed()  # seen once, not again
+    finally:
+        await server_side.close()
+
+
+async def test_paying_in_local_currency_converts_what_was_sent(tmp_path: Path) -> None:
+    """Foxtrot (¤100,000 held, target ¤1,000) spends its own currency, reference formula."""
+    ledger = await Ledger.open(make_config(tmp_path, formula="reference"))
+    try:
+        await ledger.create_server("Foxtrot", balance=10_000_000)
+        await ledger.set_target_balance("Foxtrot", 100_000)
+        await ledger.create_server("Bravo")
+        hundred = await pay(ledger, "foxtrot", "bravo", 10_000, local=True)
+        assert (hundred.sent_amount, hundred.amount) == (10_000, 947_368)  # the spec's example
+        # Now b = 9,052,632: base = G / b; 1 / base = 90.5 -> b2 = b - 90; 1 / rate -> 90.
+        one_cent = await pay(ledger, "foxtrot", "bravo", 1, local=True)
+        assert (one_cent.sent_amount, one_cent.amount) == (1, 90)
+        assert ledger.require_server("bravo").balance == 947_368 + 90
+        await assert_clean(ledger)
+    finally:
+        await ledger.close()
+
+
+async def test_only_a_pending_payment_notifies_the_webhook(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo", webhook_url="https://bravo.example/hook")
+    settled = await pay(ledger, "alpha", "bravo", 100, user="")  # no user: nothing to hand over
+    assert settled.status == "settled"
+    [state] = await delivery_states(ledger)
+    assert not state.pending
+    await pay(ledger, "alpha", "bravo", 100)
+    [state] = await delivery_states(ledger)
+    assert state.pending
+
+
+async def test_transaction_ids_are_time_and_eight_hex_digits(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+    ids = [(await pay(ledger, "alpha", "bravo", 1)).id for _ in range(24)]
+    assert len(set(ids)) == len(ids)
+    for txn_id in ids:
+        assert re.fullmatch(r"T[0-9A-F]{8}-[0-9A-F]{8}", txn_id), txn_id

@@ -190,6 +190,8 @@ def test_format_balance_matches_python_grouping(cents: int) -> None:
         ("0e99999999999999999999", 0),
         ("0." + "0" * 5000 + "1", 0),
         ("9" * 3999, int("9" * 3999) * 100),
+        ("9_" + "9" * 3998, int("9" * 3999) * 100),  # the "_" is not a digit of the size
+        ("1e" + "0" * 40 + "2", 10_000),  # leading zeros make no exponent too long
     ],
 )
 def test_parse_amount_examples(value: object, cents: int) -> None:

@@ -12,6 +12,7 @@ from golden_files import V3_TRANSCRIPT
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lurkcoin.core import names
 from lurkcoin.core.names import (
     MAX_USERNAME_LENGTH,
     clean_username,
@@ -20,6 +21,13 @@ from lurkcoin.core.names import (
 )
 
 GOLDEN = V3_TRANSCRIPT
+
+
+@pytest.fixture(autouse=True)
+def _uncached_uids() -> None:
+    """Each test computes its uids: the memo is process-wide (and a mutation run
+    forks its workers from one process that already filled it)."""
+    names._cached_uid.cache_clear()
 
 
 def load_golden() -> dict[str, Any]:

@@ -7,6 +7,10 @@ from typing import Any
 import pytest
 from auth_helpers import Bank, Client, basic, key_auth
 
+from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.ledger import Ledger
+from lurkcoin.ledger.credentials import MAX_KEYS_PER_SERVER, MAX_LABEL_LENGTH
+
 ALL_SCOPES = ["balance", "history", "pending"]
 # What each read endpoint needs (the design's table).
 READS: list[tuple[str, set[str]]] = [
@@ -224,3 +228,42 @@ async def test_a_forbidden_key_is_not_a_failed_login(bank: Bank) -> None:
             )
             assert reply.status == 403
         assert (await client.call("GET", "/v3/balance", bank.auth("Alpha"))).status == 200
+
+
+async def test_read_key_limits_are_exact_and_explained(ledger: Ledger) -> None:
+    alpha, _ = await ledger.create_server("Alpha")
+    bravo, _ = await ledger.create_server("Bravo")
+    with pytest.raises(LurkcoinError) as refused:
+        await ledger.create_api_key(alpha, ["balance", "pay"])
+    assert (refused.value.code, refused.value.message) == (
+        "ERR_INVALIDREQUEST",
+        "Scopes must be a non-empty subset of balance, history, pending"
+        " (the operator grants explorer).",
+    )
+    await ledger.create_api_key(alpha, ["balance"], "x" * MAX_LABEL_LENGTH)
+    with pytest.raises(LurkcoinError) as refused:
+        await ledger.create_api_key(alpha, ["balance"], "x" * (MAX_LABEL_LENGTH + 1))
+    assert (refused.value.code, refused.value.message) == (
+        "ERR_INVALIDREQUEST",
+        "The label is too long.",
+    )
+    # Bravo's keys do not count against Alpha's limit.
+    await ledger.create_api_key(bravo, ["history"])
+    for _ in range(MAX_KEYS_PER_SERVER - 1):
+        await ledger.create_api_key(alpha, ["pending"])
+    with pytest.raises(LurkcoinError) as refused:
+        await ledger.create_api_key(alpha, ["pending"])
+    assert (refused.value.code, refused.value.message) == (
+        "ERR_INVALIDREQUEST",
+        "Too many API keys; revoke some first.",
+    )
+    assert len(ledger.api_keys(alpha)) == MAX_KEYS_PER_SERVER
+    await ledger.create_api_key(bravo, ["history"])  # Bravo still may
+
+
+async def test_a_deleted_server_gets_no_read_key(ledger: Ledger) -> None:
+    alpha, _ = await ledger.create_server("Alpha")
+    await ledger.delete_server("Alpha")
+    with pytest.raises(LurkcoinError) as refused:
+        await ledger.create_api_key(alpha, ["balance"])
+    assert refused.value.code == "ERR_SERVERNOTFOUND"

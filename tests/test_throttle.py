@@ -271,6 +271,8 @@ def _request(remote: str, forwarded: list[str]) -> web.Request:
         ("10.0.0.1", ["not-an-ip"], "not-an-ip"),
         ("::ffff:10.0.0.1", ["203.0.113.5"], "203.0.113.5"),  # IPv4-mapped peer
         ("::1", ["203.0.113.5"], "::1"),
+        ("10.0.0.1", ["[2001:db8::1]:4711]"], "2001:db8::1"),  # up to the first "]"
+        ("::ffff:192.0.2.1", ["203.0.113.5"], "192.0.2.1"),  # untrusted mapped peer
     ],
 )
 def test_client_address(remote: str, forwarded: list[str], expected: str) -> None:
@@ -346,3 +348,49 @@ def test_defaults() -> None:
     ) == (10, 20, 60.0, [])
     throttle = LoginThrottle.from_config(section)
     assert (throttle.addresses.limit, throttle.accounts.limit) == (10, 20)
+
+
+def test_a_request_without_a_peer_address_counts_as_unknown() -> None:
+    request = make_mocked_request("GET", "/")
+    assert request.remote is None
+    assert client_address(request, ()) == "unknown"
+    assert client_address(request, LoginThrottle(10, 20, 60.0, ["10.0.0.0/8"]).trusted) == "unknown"
+
+
+def test_a_failure_uses_up_the_last_one_only_inside_the_window() -> None:
+    counter = FailureCounter(limit=2, window=60.0)
+    assert counter.record("a", 0.0) is False
+    assert counter.record("a", 60.0) is False  # the first failure is exactly a window old
+    assert counter.blocked_for("a", 60.0) is None
+    assert counter.record("a", 61.0) is True  # 60 and 61 are both inside
+    assert counter.blocked_for("a", 61.0) == 59.0
+
+
+def test_a_key_whose_newest_failure_is_a_window_old_is_forgotten() -> None:
+    counter = FailureCounter(limit=2, window=60.0)
+    counter.record("old", 0.0)
+    counter.record("new", 60.0)
+    assert len(counter) == 1
+
+
+def test_a_failure_reports_which_counter_it_used_up() -> None:
+    throttle = LoginThrottle(3, 2, 60.0)
+    throttle.clock = lambda: 1000.0
+    first = throttle.record_failure("192.0.2.1", "alpha")
+    assert (first.address_now_blocked, first.account_now_blocked) == (False, False)
+    second = throttle.record_failure("192.0.2.2", "alpha")
+    assert (second.address_now_blocked, second.account_now_blocked) == (False, True)
+    assert throttle.account_blocked_for("alpha") == 60.0
+    assert throttle.account_blocked_for("bravo") is None
+
+
+def test_trusted_proxies_may_be_written_with_host_bits() -> None:
+    throttle = LoginThrottle(10, 20, 60.0, ["10.1.2.3/8", "2001:db8::1/64"])
+    assert [str(n) for n in throttle.trusted] == ["10.0.0.0/8", "2001:db8::/64"]
+
+
+def test_both_counters_keep_at_most_max_keys() -> None:
+    throttle = LoginThrottle(10, 20, 60.0, max_keys=5)
+    for n in range(20):
+        throttle.record_failure(f"192.0.2.{n}", f"account{n}")
+    assert (len(throttle.addresses), len(throttle.accounts)) == (5, 5)

@@ -30,6 +30,7 @@ GOLDEN = V3_TRANSCRIPT
         ("Http://Example.COM:8080/?q", "http://Example.COM:8080/lurkcoin"),
         ("http://[::1]:8000/cb", "http://[::1]:8000/cb/lurkcoin"),
         ("http://game.example.org./x%20y", "http://game.example.org./x%20y/lurkcoin"),
+        ("https://x.y/~user/!", "https://x.y/~user/!/lurkcoin"),  # "!" and "~" are the ends
     ],
 )
 def test_normalise_examples(url: str, normalised: str) -> None:
@@ -63,6 +64,9 @@ def test_normalise_examples(url: str, normalised: str) -> None:
         "http://a..b/",
         "http://\u00e9xample.com/",
         "http://example.com/" + "a" * MAX_WEBHOOK_URL_LENGTH,
+        # Too long as sent, even though dropping the query would make it fit.
+        "http://example.com/lurkcoin?" + "q" * MAX_WEBHOOK_URL_LENGTH,
+        "http://[v1.fe80::a+en1]/",  # urlsplit takes an IPvFuture host; we do not
     ],
 )
 def test_invalid_urls_are_refused(url: str) -> None:
@@ -123,3 +127,10 @@ def test_only_lurkcoin_errors_escape(url: str) -> None:
         assert err.code == "ERR_INVALIDWEBHOOKURL"
     else:
         assert normalised.endswith("/lurkcoin")
+
+
+def test_a_url_of_exactly_the_limit_is_kept_as_it_is() -> None:
+    base, suffix = "http://example.com/", "/lurkcoin"
+    exact = base + "a" * (MAX_WEBHOOK_URL_LENGTH - len(base) - len(suffix)) + suffix
+    assert len(exact) == MAX_WEBHOOK_URL_LENGTH
+    assert normalise_webhook_url(exact) == exact

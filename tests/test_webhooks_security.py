@@ -105,10 +105,12 @@ class FixedDns(AbstractResolver):
 
     def __init__(self, *addresses: str) -> None:
         self.addresses = addresses
+        self.asked: list[tuple[str, int, socket.AddressFamily]] = []
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        self.asked.append((host, port, family))
         return [
             ResolveResult(
                 hostname=host,
@@ -133,6 +135,68 @@ async def test_the_resolver_connects_only_to_checked_addresses() -> None:
     with pytest.raises(ForbiddenAddress, match="link-local"):
         await resolver.resolve("rebind.example", 80)
     await resolver.close()
+
+
+@pytest.mark.parametrize(
+    "address, reason",
+    [
+        ("0.0.0.0", "0.0.0.0 is an unspecified address"),
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("169.254.169.254", "169.254.169.254 is a link-local address"),
+        ("224.0.0.1", "224.0.0.1 is a multicast address"),
+        ("10.1.2.3", "10.1.2.3 is a private address"),
+        ("fec0::1", "fec0::1 is a site-local address"),
+        ("100.64.0.1", "100.64.0.1 is a reserved address"),
+        ("fe80::1%eth0", "fe80::1%eth0 is a link-local address"),
+        ("example.com", "example.com is not an IP address"),
+        # Teredo (2001::/32) carries its client's IPv4 address, here 127.0.0.1:
+        # judged as that, not as the tunnel prefix (which ipaddress calls private).
+        ("2001:0:5db8:d70e:0:0:80ff:fffe", "2001:0:5db8:d70e:0:0:80ff:fffe is a loopback address"),
+    ],
+)
+def test_each_refusal_names_its_reason(address: str, reason: str) -> None:
+    assert forbidden_reason(address) == reason
+
+
+@pytest.mark.parametrize("host", ["93.184.215.14", "2606:4700:4700::1111", "example.com"])
+def test_public_literal_hosts_and_names_pass_the_literal_check(host: str) -> None:
+    check_literal_host(host)  # names are left to the resolver
+
+
+def test_a_literal_that_is_not_canonical_says_so() -> None:
+    with pytest.raises(ForbiddenAddress, match=r"^refused 127\.1: not a canonical IP address$"):
+        check_literal_host("127.1")
+    with pytest.raises(ForbiddenAddress, match=r"^refused: 10\.0\.0\.1 is a private address "):
+        check_literal_host("10.0.0.1")
+
+
+async def test_the_resolver_asks_for_the_host_port_and_family_it_was_given() -> None:
+    dns = FixedDns("93.184.215.14")
+    resolver = GuardedResolver(dns)
+    [answer] = await resolver.resolve("hooks.example", 8443, socket.AF_INET6)
+    assert dns.asked == [("hooks.example", 8443, socket.AF_INET6)]
+    assert (answer["hostname"], answer["port"]) == ("hooks.example", 8443)
+
+
+async def test_the_resolver_names_every_reason_or_that_there_was_no_address() -> None:
+    resolver = GuardedResolver(FixedDns("10.0.0.7", "::1"))
+    with pytest.raises(ForbiddenAddress) as refused:
+        await resolver.resolve("rebind.example", 80)
+    assert str(refused.value) == (
+        "refused rebind.example: 10.0.0.7 is a private address; ::1 is a loopback address"
+        " ([webhooks] allow_private_addresses is off)"
+    )
+    with pytest.raises(ForbiddenAddress, match=r"^refused nothing\.example: no address "):
+        await GuardedResolver(FixedDns()).resolve("nothing.example", 80)
+
+
+async def test_the_default_resolver_is_guarded_too() -> None:
+    resolver = GuardedResolver()  # the system's resolver: localhost is 127.0.0.1 or ::1
+    try:
+        with pytest.raises(ForbiddenAddress, match="loopback"):
+            await resolver.resolve("localhost", 80)
+    finally:
+        await resolver.close()
 
 
 # -- the retry schedule --------------------------------------------------------
