@@ -6,6 +6,7 @@ check (what ``lurkcoin check`` runs) must stay clean after every step.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,18 @@ from urllib.parse import quote
 
 import pytest
 from auth_helpers import Bank, bank_config, start_bank
-from live_server import StartServer
+from live_server import StartServer, start_server_with
 from rawhttp import RawResponse, basic_auth, request
+from webhook_helpers import BODY, Receiver, webhook_config
 
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.core.legacy_text import legacy_id
 from lurkcoin.ledger import Ledger
+from lurkcoin.webhooks import webhook_context
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json; charset=utf-8"
+FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def query(**params: str) -> str:
@@ -287,3 +292,46 @@ async def test_login_replies_are_not_cached_and_tokens_stay_out_of_logs(
     assert all(secret not in r.getMessage().partition("name=")[0] for r in caplog.records)
     quote_only = await v2(bank.port, "exchange_rates", amount="1")
     assert quote_only.header("Cache-Control") is None
+
+
+# -- webhooks and the router -----------------------------------------------------------------
+
+
+async def test_a_v2_payment_notifies_the_payees_webhook(tmp_path: Path, receiver: Receiver) -> None:
+    config = webhook_config(tmp_path)
+    server = await start_server_with(config, None, [webhook_context(LEDGER_KEY)])
+    try:
+        ledger = server.ledger
+        _, token = await ledger.create_server("Alpha", balance=1_000)
+        await ledger.create_server("Bravo", webhook_url=receiver.url)
+        reply = await v2(
+            server.port, "pay", name="Alpha", token=token, amount="2", server="Bravo", target="bob"
+        )
+        assert (reply.status, reply.text) == (200, "Transaction sent!")
+        [delivery] = await receiver.wait_for(1, timeout=5.0)
+        assert (delivery.method, delivery.path, delivery.body) == ("POST", "/hook/lurkcoin", BODY)
+        # No target user: nothing enters the pending queue, so nobody is notified.
+        await v2(server.port, "pay", name="Alpha", token=token, amount="1", server="Bravo")
+        await asyncio.sleep(0.3)
+        assert len(receiver.requests) == 1
+        await assert_clean(ledger)
+    finally:
+        await server.stop()
+
+
+async def test_the_router_answers_v2_paths_as_the_reference(bank: Bank) -> None:
+    head = await request(bank.port, "HEAD", "/v2/bal")
+    assert (head.status, head.header("Allow")) == (405, "GET, OPTIONS, POST")
+    options = await request(bank.port, "OPTIONS", "/v2/pay")
+    assert (options.status, options.header("Allow"), options.body) == (
+        200,
+        "GET, OPTIONS, POST",
+        b"",
+    )
+    for path, status in (("/v2/bal/?name=a", 301), ("/V2/BAL?name=a", 301)):
+        moved = await request(bank.port, "GET", path)
+        assert (moved.status, moved.header("Location")) == (status, "/v2/bal?name=a")
+    posted = await request(bank.port, "POST", "/v2/Pay", headers=FORM_TYPE, body=b"amount=1")
+    assert (posted.status, posted.header("Location")) == (307, "/v2/pay")
+    missing = await request(bank.port, "GET", "/v2/balance")
+    assert (missing.status, missing.text) == (404, "404 page not found\n")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import pytest
 
 from lurkcoin.core.legacy_numbers import (
+    displayed_rate,
     multiplier_text,
     multiplier_to_target,
     rate_shortest,
@@ -137,3 +140,30 @@ def test_multiplier_text(target: int, text: str) -> None:
 )
 def test_multiplier_to_target_is_exact(multiplier: str, cents: int) -> None:
     assert multiplier_to_target(multiplier) == cents
+
+
+def _linear_shortest_digits(value: Fraction) -> int:
+    """How many significant digits the shortest form has, found one length at a time."""
+    for digits in range(1, 30):
+        text = f"{{:.{digits - 1}e}}".format(Decimal(value.numerator) / Decimal(value.denominator))
+        mantissa, exponent = text.split("e")
+        scaled = Fraction(Decimal(mantissa)) * Fraction(10) ** int(exponent)
+        step = Fraction(10) ** (int(exponent) - digits + 1)
+        if any(round_binary(scaled + d * step) == value for d in (-1, 0, 1)):
+            return digits
+    raise AssertionError(value)
+
+
+def test_shortest_has_the_fewest_digits_that_read_back() -> None:
+    rng = random.Random(7)
+    with localcontext() as context:
+        context.prec = 60
+        for _ in range(200):
+            balance = rng.choice([0, rng.randrange(1, 10**12)])
+            target = rng.randrange(1, 50_000_000_000)
+            text = rate_shortest(balance, target)
+            rate = displayed_rate(balance, target)
+            assert rate is not None
+            assert round_binary(Fraction(Decimal(text))) == rate, (balance, target, text)
+            digits = len(text.split("e")[0].replace(".", "").lstrip("0"))
+            assert digits == _linear_shortest_digits(rate), (balance, target, text)

@@ -10,6 +10,7 @@ decimal arithmetic on integer cents.
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -24,6 +25,8 @@ TARGET_PER_MULTIPLIER = 50_000_000  # cents
 TEN_DIGITS = 10
 # Shortest output switches to exponent form from here (Go's %g with shortest).
 _SHORTEST_EPREC = 6
+# Enough decimal digits to tell any two 64-bit significands apart (Go's big.Float too).
+_MAX_SHORTEST_DIGITS = 22
 
 _COUNT_RE = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -160,19 +163,34 @@ def round_binary(value: Fraction) -> Fraction:
     return sign * Fraction(q) / scale
 
 
+def _reads_back(value: Fraction, k: int, digits: int) -> int | None:
+    """The ``digits``-digit decimal nearest ``value`` that rounds back to it, as an integer."""
+    scale = Fraction(10) ** (digits - 1 - k)
+    scaled = value * scale
+    low = scaled.numerator // scaled.denominator
+    found = [c for c in (low, low + 1) if round_binary(Fraction(c) / scale) == value]
+    return min(found, key=lambda c: abs(Fraction(c) / scale - value)) if found else None
+
+
 def shortest(value: Fraction) -> str:
-    """The fewest significant digits that read back to the same 64-bit ``value`` (> 0)."""
+    """The fewest significant digits that read back to the same 64-bit ``value`` (> 0).
+
+    If n digits read back, so do n + 1 (the n-digit string is among them), so
+    the fewest is found by bisection; 21 digits always suffice for 64 bits.
+    """
     k = _decimal_exponent(value)
-    for digits in range(1, 40):
-        scale = Fraction(10) ** (digits - 1 - k)
-        low = (value * scale).numerator // (value * scale).denominator
-        found = [c for c in (low, low + 1) if round_binary(Fraction(c) / scale) == value]
-        if found:
-            best = min(found, key=lambda c: abs(Fraction(c) / scale - value))
-            if best == 10**digits:
-                return _format_g("1", k + 2, _SHORTEST_EPREC)
-            return _format_g(str(best).rstrip("0"), k + 1, _SHORTEST_EPREC)
-    raise AssertionError("a 64-bit value always has a shortest form within 40 digits")
+    low, high = 1, _MAX_SHORTEST_DIGITS
+    while low < high:
+        middle = (low + high) // 2
+        if _reads_back(value, k, middle) is None:
+            low = middle + 1
+        else:
+            high = middle
+    best = _reads_back(value, k, low)
+    assert best is not None, "a 64-bit value always reads back from 21 digits"
+    if best == 10**low:  # rounded up to the next power of ten
+        return _format_g("1", k + 2, _SHORTEST_EPREC)
+    return _format_g(str(best).rstrip("0"), k + 1, _SHORTEST_EPREC)
 
 
 def displayed_rate(balance: int, target_balance: int) -> Fraction | None:
@@ -186,11 +204,14 @@ def displayed_rate(balance: int, target_balance: int) -> Fraction | None:
     return round_binary((base + q) / 2)
 
 
+# Clients poll with the same balance again and again; each answer costs ~0.2 ms to compute.
+@functools.lru_cache(maxsize=1024)
 def rate_shortest(balance: int, target_balance: int) -> str:
     rate = displayed_rate(balance, target_balance)
     return "1" if rate is None else shortest(rate)
 
 
+@functools.lru_cache(maxsize=1024)
 def rate_ten_digits(balance: int, target_balance: int) -> str:
     rate = displayed_rate(balance, target_balance)
     return "1" if rate is None else format_significant(rate)
