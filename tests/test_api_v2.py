@@ -335,3 +335,14 @@ async def test_the_router_answers_v2_paths_as_the_reference(bank: Bank) -> None:
     assert (posted.status, posted.header("Location")) == (307, "/v2/pay")
     missing = await request(bank.port, "GET", "/v2/balance")
     assert (missing.status, missing.text) == (404, "404 page not found\n")
+
+
+async def test_v2_payments_and_errors_are_counted_in_the_metrics(bank: Bank) -> None:
+    """A forced (HTTP 200) V2 error is still an error in the metrics."""
+    await v2(bank.port, "pay", **login(bank, "Alpha"), amount="1", server="Bravo", target="b")
+    await v2(bank.port, "pay", **login(bank, "Alpha"), amount="x", force_200="200")
+    page = (await request(bank.port, "GET", "/metrics")).text
+    assert 'lurkcoin_payments_total{result="ok"} 1.0' in page
+    assert 'lurkcoin_payments_total{result="ERR_INVALIDAMOUNT"} 1.0' in page
+    assert 'lurkcoin_api_errors_total{code="ERR_INVALIDAMOUNT"} 1.0' in page
+    assert "tok" not in page.replace("token", "")  # no token, no query string in any label

@@ -19,10 +19,10 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from lurkcoin.api.access import set_error_code
 from lurkcoin.api.auth import EACH_BYTE
 from lurkcoin.api.body import MIN_BODY_BYTES, clean_string, content_type_allowed, read_body
 from lurkcoin.api.jsonout import dumps_bytes
-from lurkcoin.api.throttle import TooManyFailures
 from lurkcoin.core.errors import LurkcoinError
 
 log = logging.getLogger(__name__)
@@ -211,14 +211,18 @@ def json_text_reply(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
-def error_reply(err: LurkcoinError, force_200: bool) -> web.Response:
-    """``ERROR: <message>`` with the code's status; force_200 never hides a 401."""
+def error_reply(request: web.Request, err: LurkcoinError, force_200: bool) -> web.Response:
+    """``ERROR: <message>`` with the code's status; force_200 never hides a 401.
+
+    The code is recorded for the metrics (a forced error is still an error),
+    and a 429 or 503 keeps its Retry-After.
+    """
+    set_error_code(request, err.code)
     status = err.status
     if force_200 and status != 401:
         status = 200
     response = text_reply(f"ERROR: {err.message}", status)
-    if isinstance(err, TooManyFailures):
-        response.headers.update(err.headers)
+    response.headers.update(err.headers)
     return response
 
 
@@ -233,19 +237,19 @@ def endpoint(handler: V2Handler) -> Handler:
             params = await read_params(request)
         except BodyTooLarge:
             return error_reply(
-                LurkcoinError("ERR_PAYLOADTOOLARGE"), query_params(request).force_200
+                request, LurkcoinError("ERR_PAYLOADTOOLARGE"), query_params(request).force_200
             )
         try:
             response = await handler(request, params)
         except LurkcoinError as err:
-            response = error_reply(err, params.force_200)
+            response = error_reply(request, err, params.force_200)
         except web.HTTPException:
             raise
         except Exception:
             # A bug, never the client's fault: no traceback on the wire, and
             # only the path (never the query, which may hold a token) in the log.
             log.exception("unhandled error in %s %s", request.method, request.path)
-            response = error_reply(LurkcoinError("ERR_INTERNALERROR"), force_200=False)
+            response = error_reply(request, LurkcoinError("ERR_INTERNALERROR"), force_200=False)
         if params.get("token"):
             response.headers["Cache-Control"] = "no-store"  # a login's answer is not cached
         return response
