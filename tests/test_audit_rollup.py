@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -183,3 +184,16 @@ async def test_sessions_end_on_timeouts_and_removed_accounts(ledger: Ledger) -> 
     sid = await ledger.open_admin_session("alice", "192.0.2.7")
     await ledger.close_admin_session(sid)
     assert await ledger.admin_session(sid, users=["alice"], idle=60, max_age=3600) is None
+
+
+async def test_the_streamed_backup_is_the_same_in_any_batch_size(ledger: Ledger) -> None:
+    await ledger.create_server("Alpha", balance=10_000)
+    await ledger.create_server("Bravo")
+    for cents in range(100, 600, 100):
+        await pay(ledger, "alpha", "bravo", cents)
+    whole = "".join([p async for p in ledger.export_backup_parts(batch=1000)])
+    assert "".join([p async for p in ledger.export_backup_parts(batch=2)]) == whole
+    assert "".join([p async for p in ledger.export_backup_parts(batch=5)]) == whole
+    records = json.loads(whole)
+    assert [len(r["history"]) for r in records] == [5, 5]
+    assert [len(r["pending_transactions"]) for r in records] == [0, 5]

@@ -127,6 +127,11 @@ async def test_secure_cookies_when_configured(tmp_path: Path) -> None:
         await server.stop()
 
 
+async def test_an_unknown_server_is_a_404_page(browser: Open) -> None:
+    page = await (await browser("alice")).get("/admin/servers/nobody")
+    assert page.status == 404 and "No such server." in page.text and "<!doctype html>" in page.text
+
+
 async def test_logout_ends_the_session(browser: Open) -> None:
     client = await browser("alice")
     page = await client.post("/admin/logout", {})

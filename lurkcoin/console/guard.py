@@ -132,7 +132,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return _refuse(request, 403, "This form is out of date or did not come from this site.")
     if rank(role) < rank(needed):
         return _refuse(request, 403, f"This needs the {needed} role; you are a {role}.")
-    return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPNotFound as exc:  # an unknown server or page: say so in a page
+        return _refuse(request, 404, exc.text or "Not found.")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

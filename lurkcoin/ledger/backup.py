@@ -288,15 +288,30 @@ def transaction_json(t: Transaction) -> str:
 
 def server_json(server: Server, history: list[Transaction], pending: list[Transaction]) -> str:
     """One server record; the token is exported as its hash, never in clear."""
+    return (
+        server_json_head(server)
+        + ",".join(transaction_json(t) for t in history)
+        + server_json_tail(server, pending)
+    )
+
+
+def server_json_head(server: Server) -> str:
+    """A server record up to its history's first transaction (to stream the history)."""
+    return (
+        '{"version":0,'
+        f'"name":{json.dumps(server.name)},'
+        f'"balance":{server.balance},'
+        f'"target_balance":{server.target_balance},'
+        '"history":['
+    )
+
+
+def server_json_tail(server: Server, pending: list[Transaction]) -> str:
+    """The rest of a server record after its history's last transaction."""
     parts = [
-        '"version":0',
-        f'"name":{json.dumps(server.name)}',
-        f'"balance":{server.balance}',
-        f'"target_balance":{server.target_balance}',
-        '"history":[' + ",".join(transaction_json(t) for t in history) + "]",
         '"pending_transactions":[' + ",".join(transaction_json(t) for t in pending) + "]",
         '"token":""',
         f'"token_sha256":{json.dumps(server.token_hash.hex() if server.token_hash else "")}',
         f'"webhook_url":{json.dumps(server.webhook_url or "")}',
     ]
-    return "{" + ",".join(parts) + "}"
+    return "]," + ",".join(parts) + "}"

@@ -31,7 +31,9 @@ from lurkcoin.ledger.backup import (
     ImportReport,
     import_records,
     parse_backup,
-    server_json,
+    server_json_head,
+    server_json_tail,
+    transaction_json,
 )
 from lurkcoin.ledger.cache import ServerCache
 from lurkcoin.ledger.console import ConsoleMixin
@@ -557,18 +559,28 @@ class Ledger(ConsoleMixin):
         """Every live server in the lurkcoin-core backup format, as JSON text."""
         return "".join([part async for part in self.export_backup_parts()])
 
-    async def export_backup_parts(self) -> AsyncIterator[str]:
-        """The same backup, one server at a time, from one consistent snapshot.
+    async def export_backup_parts(self, batch: int = 2000) -> AsyncIterator[str]:
+        """The same backup in pieces of at most ``batch`` transactions, from one snapshot.
 
-        Only one server's history is in memory at once (the console streams this).
+        Memory stays flat however long a history is (the console streams this);
+        only a server's pending queue is read whole.
         """
         async with self._reader().snapshot() as snap:
             first = True
             for server in await snap.servers():
-                history = await snap.history(server.id, 1 << 62) or []
-                pending = await snap.pending(server.id)
-                yield ("[\n" if first else ",\n") + server_json(server, history, pending)
+                yield ("[\n" if first else ",\n") + server_json_head(server)
                 first = False
+                before: int | None = None
+                while True:
+                    page = await snap.history(server.id, batch, before) or []
+                    if page:
+                        yield ("," if before is not None else "") + ",".join(
+                            transaction_json(t) for t in page
+                        )
+                    if len(page) < batch:
+                        break
+                    before = page[-1].seq
+                yield server_json_tail(server, await snap.pending(server.id))
             yield "[\n\n]\n" if first else "\n]\n"
 
     # -- invariants -------------------------------------------------------------
