@@ -47,9 +47,19 @@ def _setting(default: T, **rules: Any) -> T:
 
 @dataclass
 class ServerSection:
-    host: str = "127.0.0.1"
+    # Empty: no TCP listener (serve on unix_socket only).
+    host: str = _setting("127.0.0.1", may_be_empty=True)
     port: int = _setting(5000, low=0, high=65535)
     name: str = "lurkcoin"
+    unix_socket: str = _setting("", may_be_empty=True)
+    # Octal permissions of the UNIX socket file.
+    unix_socket_mode: str = _setting("660", octal=True)
+    tls_cert: str = _setting("", may_be_empty=True)
+    tls_key: str = _setting("", may_be_empty=True)
+    # Seconds requests in flight may take to finish after SIGTERM.
+    shutdown_timeout: float = _setting(30.0, positive=True)
+    max_connections: int = _setting(4096, low=1)
+    max_connections_per_address: int = _setting(256, low=1)
 
 
 @dataclass
@@ -308,6 +318,8 @@ def _convert(kind: Any, rules: Mapping[str, Any], value: Any, from_env: bool) ->
     converter = _to_cents if rules.get("money") else _CONVERTERS[kind]
     result: Any = converter(value, from_env)
     _check_entries(rules, result)
+    if rules.get("octal") and not re.fullmatch(r"0?[0-7]{3}", result):
+        raise ValueError("expected octal permissions such as 660")
     if rules.get("choices"):
         for choice in rules["choices"]:
             if result.lower() == choice.lower():

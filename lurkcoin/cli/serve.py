@@ -1,29 +1,48 @@
-"""``lurkcoin serve``: migrate the database, then run the HTTP server until SIGINT or SIGTERM.
+"""``lurkcoin serve``: migrate the database, then serve until SIGTERM or SIGINT.
 
-The webhook dispatcher runs inside the same process, started after the
-Ledger opens and stopped before it closes.
+Startup: logging as ``[logging]`` says, the open-file limit raised, the
+database migrated and checked writable, then the listeners of
+lurkcoin.api.listeners opened and systemd told ``READY=1``.
+
+Shutdown (SIGTERM or SIGINT): systemd is told ``STOPPING=1``, the listeners
+stop accepting, requests in flight finish (for at most ``[server]
+shutdown_timeout`` seconds), the writer commits what is queued, the webhook
+dispatcher stops and the database closes. A payment answered before the
+signal is committed; one cut off is not half-done, and a client retrying it
+with its Idempotency-Key gets the same transaction once.
+
+SIGHUP reopens the log file and reloads the TLS certificate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import shlex
 import signal
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from lurkcoin.api.app import LEDGER_KEY, create_app
+from lurkcoin.api.listeners import (
+    HEADER_LIMITS,
+    KEEPALIVE_TIMEOUT,
+    Listeners,
+    QuietServerLogger,
+    raise_open_file_limit,
+)
+from lurkcoin.api.throttle import parse_networks
 from lurkcoin.cli.commands import FIRST_SERVER_HINT, CliError
 from lurkcoin.config import Config
 from lurkcoin.ledger import DISK_FULL, Ledger
-from lurkcoin.logs import configure_logging
+from lurkcoin.logs import LogSetup, configure_logging
+from lurkcoin.systemd import Notifier
 from lurkcoin.webhooks import webhook_context
 
-StartupHook = Callable[[web.Application], Awaitable[None]]
+log = logging.getLogger(__name__)
 
 
 async def _prepare_database(config: Config) -> int:
@@ -45,49 +64,90 @@ async def _prepare_database(config: Config) -> int:
         await ledger.close()
 
 
-def _on_signal(signum: signal.Signals, action: Callable[[], None]) -> StartupHook:
-    """A startup hook that runs ``action`` on the event loop whenever ``signum`` arrives."""
+def _where(config: Config) -> str:
+    server = config.server
+    places = []
+    if server.host:
+        host = f"[{server.host}]" if ":" in server.host else server.host
+        places.append(f"{'https' if server.tls_cert else 'http'}://{host}:{server.port}")
+    if server.unix_socket:
+        places.append(f"unix:{server.unix_socket}")
+    return ", ".join(places)
 
-    async def install(app: web.Application) -> None:
-        asyncio.get_running_loop().add_signal_handler(signum, action)
 
-    return install
+async def _run(config: Config, banner: str, logs: LogSetup) -> None:
+    app = create_app(config, extra_contexts=[webhook_context(LEDGER_KEY)])
+    runner = web.AppRunner(
+        app,
+        access_log=None,  # lurkcoin.api.access writes our own
+        logger=QuietServerLogger(),
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+        shutdown_timeout=config.server.shutdown_timeout,
+        **HEADER_LIMITS,
+    )
+    await runner.setup()
+    listeners = Listeners(runner, config.server, parse_networks(config.security.trusted_proxies))
+    notifier = Notifier()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        try:
+            await listeners.open()
+        except OSError as exc:
+            raise CliError(f"cannot listen on {_where(config)}: {exc.strerror or exc}") from None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
 
+        def reload() -> None:
+            logs.reopen()
+            listeners.reload_tls()
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        loop.add_signal_handler(signal.SIGHUP, reload)
+        print(banner.replace("{where}", ", ".join(listeners.urls)), flush=True)
+        notifier.notify("READY=1")
+
+        async def alive() -> bool:
+            problem = await app[LEDGER_KEY].readiness()
+            return problem is None or app[LEDGER_KEY].write_problem() is not None
+
+        watchdog = asyncio.create_task(notifier.watchdog(alive), name="lurkcoin-watchdog")
+        await stop.wait()
+        log.info("shutting down: finishing requests in flight")
+        notifier.notify("STOPPING=1")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        listeners.close()
+        await runner.cleanup()
 
 
 def serve(config: Config, args: argparse.Namespace) -> int:
-    """Run until a signal; web.run_app turns SIGINT and SIGTERM into a clean shutdown."""
+    """Run until SIGTERM or SIGINT, then shut down cleanly; 0 when all went well."""
     # Command-line flags win over the file and the environment.
     if args.host:
         config.server.host = args.host
     if args.port is not None:
         config.server.port = args.port
-    host, port = config.server.host, config.server.port
+    if not config.server.host and not config.server.unix_socket:
+        raise CliError("nothing to listen on: set [server] host or [server] unix_socket")
     logs = configure_logging(config.logging)
     for record in getattr(args, "config_warnings", ()):
         logging.getLogger(record.name).handle(record)
+    raise_open_file_limit()
     servers = asyncio.run(_prepare_database(config))
-    line = (
-        f"lurkcoin listening on {_url(host, port)}, database {Path(config.database.path).resolve()}"
-    )
+    banner = f"lurkcoin listening on {{where}}, database {Path(config.database.path).resolve()}"
     if servers == 0:
         again = f"--config {shlex.quote(args.config)} " if args.config else ""
-        line += (
+        banner += (
             f"; no server account yet, create the first with: lurkcoin {again}{FIRST_SERVER_HINT}"
         )
     try:
-        app = create_app(config, extra_contexts=[webhook_context(LEDGER_KEY)])
-        app.on_startup.append(_on_signal(signal.SIGHUP, logs.reopen))
-        web.run_app(
-            app,
-            host=host,
-            port=port,
-            print=lambda _aiohttp_banner: print(line, flush=True),
-            access_log=None,  # lurkcoin.api.access writes our own
-        )
-    except OSError as exc:  # raised before serving: the address is taken or not ours
-        raise CliError(f"cannot listen on {_url(host, port)}: {exc.strerror or exc}") from None
+        asyncio.run(_run(config, banner, logs))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130
     return 0

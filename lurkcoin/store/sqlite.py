@@ -54,6 +54,8 @@ _Queued = tuple[Operation, "asyncio.Future[Any]", bool]
 Results = list[tuple[bool, Any]]
 
 BUSY_TIMEOUT_MS = 10000
+# How long closing waits for queued writes to commit.
+DRAIN_TIMEOUT = 10.0
 
 
 def _configure(conn: sqlite3.Connection, synchronous: str) -> None:
@@ -149,6 +151,13 @@ class SqliteStore:
         if self._probe is not None:
             self._probe.cancel()
             self._probe = None
+        if self._task is not None and not self._task.done() and self.health.problem is None:
+            # Let what is queued be committed (shutdown): a marker queued last
+            # is answered once everything before it is.
+            try:
+                await asyncio.wait_for(self.write(lambda tx: None), DRAIN_TIMEOUT)
+            except (Exception, asyncio.TimeoutError):
+                log.warning("closing with writes still queued (they are not committed)")
         if self._task is not None:
             self._task.cancel()
             try:
