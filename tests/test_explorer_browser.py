@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import LiveServer, make_config, start_server
 from explorer_helpers import fill
+from live_server import LiveServer, make_config, start_server
 from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -17,7 +17,8 @@ from rawhttp import RawResponse, basic_auth, json_body, request
 
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
-from lurkcoin.ledger.engine import IDEMPOTENCY_KEEP_SECONDS, valid_idempotency_key
+from lurkcoin.ledger.engine import IDEMPOTENCY_KEEP_SECONDS
+from lurkcoin.ledger.pay_order import valid_idempotency_key
 
 PAYMENT = {"source": "alice", "target": "bob", "target_server": "Bravo", "amount": 12.34}
 

@@ -14,7 +14,6 @@ from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
 from lurkcoin.store.migrate import SchemaTooNew
-from lurkcoin.webhooks import delivery_states
 
 
 def make_config(tmp_path: Path, formula: str = "integral") -> Config:
@@ -456,10 +455,10 @@ async def test_only_a_pending_payment_notifies_the_webhook(ledger: Ledger) -> No
     await ledger.create_server("Bravo", webhook_url="https://bravo.example/hook")
     settled = await pay(ledger, "alpha", "bravo", 100, user="")  # no user: nothing to hand over
     assert settled.status == "settled"
-    [state] = await delivery_states(ledger)
+    [state] = await ledger.outbox.delivery_states()
     assert not state.pending
     await pay(ledger, "alpha", "bravo", 100)
-    [state] = await delivery_states(ledger)
+    [state] = await ledger.outbox.delivery_states()
     assert state.pending
 
 

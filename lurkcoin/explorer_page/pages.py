@@ -13,9 +13,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from lurkcoin.api import explorer as api
+from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.explorer_http import EXPLORER_KEY
 from lurkcoin.api.explorer_params import invalid
-from lurkcoin.api.keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY
 from lurkcoin.console.charts import bar_chart
 from lurkcoin.core.errors import LurkcoinError
