@@ -41,7 +41,7 @@ def test_the_ledger_is_the_only_door_to_the_store() -> None:
     """api/, cli/, console/ and webhooks/ go through the Ledger (or ``ledger.outbox``)."""
     offenders = [
         f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
-        for package in ("api", "cli", "console", "webhooks")
+        for package in ("api", "cli", "console", "explorer_page", "webhooks")
         for path in (PACKAGE / package).rglob("*.py")
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if _STORE_ACCESS.search(line)
