@@ -22,7 +22,7 @@ in its module and pass it to ``add_endpoints`` beside this one.
 
 from __future__ import annotations
 
-from lurkcoin.api import health, metrics, openapi, v3, v3_credentials
+from lurkcoin.api import batches, health, metrics, openapi, v3, v3_credentials
 from lurkcoin.api.openapi_schemas import (
     LABEL,
     NULL,
@@ -36,6 +36,7 @@ from lurkcoin.api.openapi_schemas import (
 from lurkcoin.api.routing import READ, Endpoint
 from lurkcoin.core.names import MAX_USERNAME_LENGTH
 from lurkcoin.core.urls import MAX_WEBHOOK_URL_LENGTH
+from lurkcoin.ledger.batches import MAX_BATCH_PAYMENTS
 from lurkcoin.ledger.engine import UNIX_TIME_MAX
 
 _TXNS = {"type": "array", "items": ref(SCHEMAS + "Transaction")}
@@ -86,6 +87,56 @@ _WEBHOOK_BODY = body_schema(
     ["webhook_url"],
 )
 
+_PAY_BODY = body_schema(
+    {
+        "source": _USER
+        | {
+            "description": "The paying user (default: empty); spaces "
+            "around it are dropped (ERR_SOURCEUSERNAMETOOLONG if "
+            "still too long)."
+        },
+        "target": _USER
+        | {
+            "description": "The user paid (default: empty, which "
+            "keeps the payment out of the pending queue); spaces "
+            "around it are dropped (ERR_USERNAMETOOLONG if still "
+            "too long)."
+        },
+        "target_server": {
+            "type": "string",
+            "description": "Name of the server paid (matched by uid).",
+        },
+        "amount": money_input(
+            "The amount, in lurkcoins or (with `local_currency`) in "
+            "the paying server's currency; more than 0 and at most "
+            "the max spend (10,000 by default)."
+        ),
+        "local_currency": {
+            "type": ["boolean", "null"],
+            "description": "Convert `amount` from the paying server's currency (default false).",
+        },
+    },
+    ["target_server", "amount"],
+)
+_PAY_CODES = (
+    "ERR_INVALIDIDEMPOTENCYKEY",
+    "ERR_IDEMPOTENCYKEYREUSED",
+    "ERR_INVALIDAMOUNT",
+    "ERR_TRANSACTIONLIMIT",
+    "ERR_SERVERNOTFOUND",
+    "ERR_SOURCEUSERNAMETOOLONG",
+    "ERR_USERNAMETOOLONG",
+    "ERR_CANNOTPAYNOTHING",
+    "ERR_CANNOTAFFORD",
+)
+_PAY_EXAMPLE = {
+    "source": "alice",
+    "target": "bob",
+    "target_server": "ServerB",
+    "amount": 12.5,
+    "local_currency": False,
+}
+
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # -- /v3: the lurkcoinV3 API (JSON envelopes, HTTP Basic or a read-only key) ------
@@ -108,56 +159,36 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "not empty it also enters the receiving server's pending queue.",
         "payments",
         ref(SCHEMAS + "Transaction"),
+        body=_PAY_BODY,
+        body_example=_PAY_EXAMPLE,
+        codes=_PAY_CODES,
+        parameters=("IdempotencyKey",),
+    ),
+    Endpoint(
+        "/v3/pay_batch",
+        ("POST",),
+        batches.pay_batch,
+        "Pay several users at once, all or none",
+        "An extra: 1 to 100 payments, each with the fields of /v3/pay, committed together "
+        "or not at all. Each gets its own transaction (and pending entry), returned in "
+        "order. If one fails, nothing is paid and the error is that of the first payment "
+        "that fails, with its position in an extra `index` field (from 0). One "
+        "`Idempotency-Key` covers the whole batch. The body may be up to 65536 bytes.",
+        "payments",
+        _TXNS,
         body=body_schema(
             {
-                "source": _USER
-                | {
-                    "description": "The paying user (default: empty); spaces "
-                    "around it are dropped (ERR_SOURCEUSERNAMETOOLONG if "
-                    "still too long)."
-                },
-                "target": _USER
-                | {
-                    "description": "The user paid (default: empty, which "
-                    "keeps the payment out of the pending queue); spaces "
-                    "around it are dropped (ERR_USERNAMETOOLONG if still "
-                    "too long)."
-                },
-                "target_server": {
-                    "type": "string",
-                    "description": "Name of the server paid (matched by uid).",
-                },
-                "amount": money_input(
-                    "The amount, in lurkcoins or (with `local_currency`) in "
-                    "the paying server's currency; more than 0 and at most "
-                    "the max spend (10,000 by default)."
-                ),
-                "local_currency": {
-                    "type": ["boolean", "null"],
-                    "description": "Convert "
-                    "`amount` from the paying server's currency (default false).",
-                },
+                "payments": {
+                    "type": "array",
+                    "items": _PAY_BODY,
+                    "minItems": 1,
+                    "maxItems": MAX_BATCH_PAYMENTS,
+                }
             },
-            ["target_server", "amount"],
+            ["payments"],
         ),
-        body_example={
-            "source": "alice",
-            "target": "bob",
-            "target_server": "ServerB",
-            "amount": 12.5,
-            "local_currency": False,
-        },
-        codes=(
-            "ERR_INVALIDIDEMPOTENCYKEY",
-            "ERR_IDEMPOTENCYKEYREUSED",
-            "ERR_INVALIDAMOUNT",
-            "ERR_TRANSACTIONLIMIT",
-            "ERR_SERVERNOTFOUND",
-            "ERR_SOURCEUSERNAMETOOLONG",
-            "ERR_USERNAMETOOLONG",
-            "ERR_CANNOTPAYNOTHING",
-            "ERR_CANNOTAFFORD",
-        ),
+        body_example={"payments": [_PAY_EXAMPLE, _PAY_EXAMPLE | {"amount": 3}]},
+        codes=_PAY_CODES,
         parameters=("IdempotencyKey",),
     ),
     Endpoint(

@@ -63,7 +63,7 @@ def _ledger(request: web.Request) -> Ledger:
     return request.app[LEDGER_KEY]
 
 
-def _amount(fields: JsonFields, name: str, *, not_a_number: str, too_large: str) -> int | None:
+def amount_field(fields: JsonFields, name: str, *, not_a_number: str, too_large: str) -> int | None:
     """Cents of an amount field, None when absent; the error codes differ per endpoint.
 
     An amount in a notation other than plain decimal (hex, "inf") is always
@@ -242,7 +242,7 @@ async def exchange_rates(request: web.Request) -> web.StreamResponse:
     target = fields.string("target")
     # Here (only) an amount that is not a number is ERR_INVALIDAMOUNT, as the
     # reference answers.
-    amount = _amount(
+    amount = amount_field(
         fields, "amount", not_a_number="ERR_INVALIDAMOUNT", too_large="ERR_INVALIDAMOUNT"
     )
     if amount is None or amount < 0:
@@ -273,7 +273,7 @@ async def reject_transactions(request: web.Request) -> web.StreamResponse:
 async def set_target_balance(request: web.Request) -> web.StreamResponse:
     server = await authenticate(request)
     fields = await read_json_object(request)
-    cents = _amount(
+    cents = amount_field(
         fields, "target_balance", not_a_number="ERR_INVALIDREQUEST", too_large="ERR_INVALIDAMOUNT"
     )
     if cents is None:

@@ -106,8 +106,17 @@ class ServiceUnavailable(LurkcoinError):
 
 
 def error_body(err: LurkcoinError) -> dict[str, Any]:
-    """The JSON body of a failure, keys in the reference server's order (then ``details``)."""
-    body: dict[str, Any] = {"error": err.code, "message": err.message, "success": False}
+    """The JSON body of a failure, keys in the reference server's (sorted) order.
+
+    Then ``details`` if any; a failed batch payment adds its ``index`` before
+    the message (extra fields old clients ignore).
+    """
+    body: dict[str, Any] = {"error": err.code}
+    index = getattr(err, "index", None)
+    if isinstance(index, int):
+        body["index"] = index
+    body["message"] = err.message
+    body["success"] = False
     if err.details is not None:
         body["details"] = err.details
     return body

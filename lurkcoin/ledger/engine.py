@@ -24,7 +24,7 @@ from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
 from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import clean_username, server_uid
 from lurkcoin.core.urls import normalise_webhook_url
-from lurkcoin.ledger import accounts, credentials, payments
+from lurkcoin.ledger import accounts, batches, credentials, payments
 from lurkcoin.ledger.audit import Actor, audited
 from lurkcoin.ledger.backup import (
     BackupError,
@@ -35,12 +35,18 @@ from lurkcoin.ledger.backup import (
     server_json_tail,
     transaction_json,
 )
+from lurkcoin.ledger.batches import MAX_BATCH_PAYMENTS, BatchItem
 from lurkcoin.ledger.cache import ServerCache
 from lurkcoin.ledger.console import ConsoleMixin
 from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.explorer import Explorer
 from lurkcoin.ledger.outbox import WebhookOutbox
-from lurkcoin.ledger.pay_order import PaymentDraft, RequestedAmount, run_pre_write_checks
+from lurkcoin.ledger.pay_order import (
+    PaymentDraft,
+    RequestedAmount,
+    run_pre_write_checks,
+    valid_idempotency_key,
+)
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_signing_secret, new_token, token_matches
 from lurkcoin.models import ApiKey, BatchOutcome, Server, Transaction
@@ -296,6 +302,27 @@ class Ledger(ConsoleMixin):
         )
         return await self.store.write_light(
             partial(payments.pay, req=req, rules=self.rules, now=_now())
+        )
+
+    async def pay_batch(
+        self, source: Server, items: list[BatchItem], idempotency_key: str | None = None
+    ) -> list[Transaction]:
+        """Up to 100 payments, all committed or none (BatchItemError names the first failure)."""
+        if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
+            raise LurkcoinError("ERR_INVALIDIDEMPOTENCYKEY")
+        if not 1 <= len(items) <= MAX_BATCH_PAYMENTS:
+            raise LurkcoinError(
+                "ERR_INVALIDREQUEST", f"A batch has 1 to {MAX_BATCH_PAYMENTS} payments."
+            )
+        return await self.store.write(
+            partial(
+                batches.pay_batch,
+                source_id=source.id,
+                items=list(items),
+                idempotency_key=idempotency_key,
+                rules=self.rules,
+                now=_now(),
+            )
         )
 
     async def acknowledge(self, server: Server, ids: Iterable[str]) -> int:

@@ -190,6 +190,14 @@ class LightTx:
         ).fetchone()
         return transaction_from_row(row)
 
+    def transactions_from(self, first_seq: int, count: int) -> list[Transaction]:
+        """``count`` transactions in seq order, starting at ``first_seq``."""
+        rows = self.conn.execute(
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE seq >= ? ORDER BY seq LIMIT ?",
+            (first_seq, count),
+        ).fetchall()
+        return [transaction_from_row(r) for r in rows]
+
     def pending_among(self, server_id: int, ids: Iterable[str]) -> list[Transaction]:
         """The server's pending transactions whose id is in ``ids``, oldest first."""
         wanted = list(dict.fromkeys(ids))
