@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lurkcoin.core.durations import parse_duration
 from lurkcoin.core.money import MAX_SPEND, AmountError, parse_amount
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,17 @@ class DatabaseSection:
     max_size: int = _setting(0, low=0)
     # Seconds between write probes while writes fail (disk full); also the Retry-After.
     retry_interval: float = _setting(5.0, positive=True)
+
+
+@dataclass
+class LedgerSection:
+    # How long a revertable payment may wait unacknowledged in its target's
+    # pending queue before it is rejected and refunded ("30d", "12h"...); "" is off.
+    pending_expiry: str = _setting("", may_be_empty=True, duration=True)
+
+    @property
+    def pending_expiry_seconds(self) -> int:
+        return parse_duration(self.pending_expiry)
 
 
 @dataclass
@@ -162,6 +174,7 @@ class Config:
     server: ServerSection = field(default_factory=ServerSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
     exchange: ExchangeSection = field(default_factory=ExchangeSection)
+    ledger: LedgerSection = field(default_factory=LedgerSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     admin: AdminSection = field(default_factory=AdminSection)
@@ -298,6 +311,8 @@ def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
+    if rules.get("duration"):
+        parse_duration(value)
     if rules.get("roles"):
         for user, role in value.items():
             if role not in ADMIN_ROLES:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from auth_helpers import Bank, start_bank
-from conftest import StartServer
+from live_server import StartServer
 
 
 @pytest.fixture

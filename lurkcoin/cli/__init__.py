@@ -170,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check", commands.check, "check the ledger's invariants; exit status 1 if one is broken"
     )
 
+    p = command(
+        "expire-pending",
+        commands.expire_pending,
+        "reject and refund the payments pending longer than [ledger] pending_expiry",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only list what would expire now")
+
     security.add_security_commands(sub, parents=[config_after])
     add_audit_commands(sub, parents=[config_after])
     add_bench_parser(sub).set_defaults(run=_bench)

@@ -365,3 +365,18 @@ async def check(ledger: Ledger, args: argparse.Namespace) -> int:
         )
     print("OK: every invariant holds.")
     return 0
+
+
+async def expire_pending(ledger: Ledger, args: argparse.Namespace) -> int:
+    """Run pending expiry once now (the server also runs it by itself)."""
+    if ledger.config.ledger.pending_expiry_seconds <= 0:
+        raise CliError('pending expiry is off: set [ledger] pending_expiry (for example "30d")')
+    found = await ledger.expire_pending(dry_run=args.dry_run)
+    verb = "would expire" if args.dry_run else "expired"
+    for t in found:
+        print(
+            f"{t.id}  {format_balance(t.amount)} from {t.source}@{t.source_server} "
+            f"to {t.target}@{t.target_server}, made at {t.time}"
+        )
+    print(f"{len(found)} {verb}.")
+    return 0

@@ -25,6 +25,7 @@ from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import clean_username, server_uid
 from lurkcoin.core.urls import normalise_webhook_url
 from lurkcoin.ledger import accounts, batches, credentials, payments
+from lurkcoin.ledger import expiry as expiry_ops
 from lurkcoin.ledger.audit import Actor, audited
 from lurkcoin.ledger.backup import (
     BackupError,
@@ -324,6 +325,26 @@ class Ledger(ConsoleMixin):
                 now=_now(),
             )
         )
+
+    async def expire_pending(self, *, dry_run: bool = False) -> list[Transaction]:
+        """Reject and refund what waited longer than ``[ledger] pending_expiry`` (if set).
+
+        In bounded writer operations, each its own transaction; ``dry_run``
+        only lists what would expire now.
+        """
+        expiry = self.config.ledger.pending_expiry_seconds
+        if expiry <= 0:
+            return []
+        now = _now()
+        cutoff = now - expiry
+        if dry_run:
+            return await self._reader().pending_older_than(cutoff, 1 << 62)
+        expired: list[Transaction] = []
+        while True:
+            done = await self.store.write(partial(expiry_ops.expire, cutoff=cutoff, now=now))
+            expired += [e.transaction for e in done]
+            if len(done) < expiry_ops.EXPIRE_BATCH:
+                return expired
 
     async def acknowledge(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)

@@ -171,12 +171,12 @@ def reject(tx: LightTx, server_id: int, ids: Iterable[str], now: int) -> int:
     for t in done:
         refund_id, failure = None, None
         if t.revertable:
-            refund_id, failure = _refund(tx, t, now)
+            refund_id, failure = refund(tx, t, now)
         tx.finish_transaction(t.seq, "rejected", now, refund_id=refund_id, refund_failed=failure)
     return len(done)
 
 
-def _refund(tx: LightTx, t: Transaction, now: int) -> tuple[str | None, str | None]:
+def refund(tx: LightTx, t: Transaction, now: int) -> tuple[str | None, str | None]:
     """Pay back exactly what moved (never re-priced); returns (refund id, failure reason)."""
     rejecter = tx.server_by_id(t.target_server_id) if t.target_server_id else None
     if rejecter is None:

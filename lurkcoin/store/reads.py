@@ -174,6 +174,14 @@ class Reader:
             (*params, limit),
         )
 
+    async def pending_older_than(self, cutoff: int, limit: int) -> list[Transaction]:
+        """What pending expiry would reject now (``lurkcoin expire-pending --dry-run``)."""
+        return await self._transactions(
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions INDEXED BY transactions_pending_age "
+            "WHERE status = 'pending' AND revertable = 1 AND time <= ? ORDER BY time, seq LIMIT ?",
+            (cutoff, limit),
+        )
+
     async def balance_at(self, server_id: int, at: int, *, from_start: bool) -> int:
         """The server's balance at the end of second ``at``, from its entries.
 

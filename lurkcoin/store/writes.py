@@ -190,6 +190,15 @@ class LightTx:
         ).fetchone()
         return transaction_from_row(row)
 
+    def pending_older_than(self, cutoff: int, limit: int) -> list[Transaction]:
+        """Revertable pending transactions made at or before ``cutoff``, oldest first."""
+        rows = self.conn.execute(
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions INDEXED BY transactions_pending_age "
+            "WHERE status = 'pending' AND revertable = 1 AND time <= ? ORDER BY time, seq LIMIT ?",
+            (cutoff, limit),
+        ).fetchall()
+        return [transaction_from_row(r) for r in rows]
+
     def transactions_from(self, first_seq: int, count: int) -> list[Transaction]:
         """``count`` transactions in seq order, starting at ``first_seq``."""
         rows = self.conn.execute(
