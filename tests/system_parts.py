@@ -20,10 +20,15 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def require(part: str, available: bool, install: str) -> None:
-    """Skip the calling test (fail it under CI) unless ``part`` is available."""
+def require(part: str, available: bool, install: str, *, module: bool = False) -> None:
+    """Skip the calling test (fail it under CI) unless ``part`` is available.
+
+    ``module=True`` at the top of a test module skips (or fails) the whole module.
+    """
     if available:
         return
     if in_ci():
-        pytest.fail(f"{part} is missing under CI=true; .ci/run must install it ({install})")
-    pytest.skip(f"{SKIP_PREFIX}{part} ({install})")
+        pytest.fail(
+            f"{part} is missing under CI=true; .ci/run must install it ({install})", pytrace=False
+        )
+    pytest.skip(f"{SKIP_PREFIX}{part} ({install})", allow_module_level=module)

@@ -22,12 +22,13 @@ import requests
 from console_helpers import PASSWORD, console_config
 from live_server import LiveServer, start_server
 from playwright.sync_api import Browser, Page, sync_playwright
+from system_parts import require
 
 from lurkcoin.cli import main as lurkcoin_main
 
 CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():  # .ci/run installs it; elsewhere the skip names what is missing
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
+# .ci/run installs it; elsewhere the module skips and the summary names what is missing.
+require("chromium", CHROMIUM.exists(), "apt-get install chromium", module=True)
 
 XSS = '<script>alert("owned")</script>'
 

@@ -17,10 +17,11 @@ import pytest
 from explorer_helpers import fill
 from live_server import LiveServer, make_config, start_server
 from playwright.sync_api import Browser, Page, sync_playwright
+from system_parts import require
 
 CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():  # .ci/run installs it; elsewhere the skip names what is missing
-    pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
+# .ci/run installs it; elsewhere the module skips and the summary names what is missing.
+require("chromium", CHROMIUM.exists(), "apt-get install chromium", module=True)
 
 
 @dataclass
