@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# An account of a game server, or the system's issuance account (balance may go negative).
+# An account of a game server, or a system account (issuance, fees; balance may go negative).
 ServerKind = Literal["server", "system"]
 # pending: in the target's queue; acknowledged/rejected: processed by the target
 # (a rejection refunds); settled: paid with no queue step (no target user, imports).
@@ -27,6 +27,8 @@ class Server:
     updated_at: int
     # A regenerated token not used yet; the old one works until it is.
     next_token_hash: bytes | None = None
+    # Exchange fee on payments it receives from other servers, in basis points.
+    fee_bps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class Transaction:
     refund_of: str | None = None
     refund_id: str | None = None
     refund_failed: str | None = None
+    # Lurkcoin cents of ``amount`` paid to (a refund: returned from) the fee account.
+    fee: int = 0
 
 
 @dataclass(frozen=True, slots=True)

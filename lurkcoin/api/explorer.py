@@ -124,6 +124,7 @@ def server_object(row: ServerRow) -> dict[str, Any]:
         "target_balance": Money(s.target_balance),
         "fixed_rate": row.fixed_rate,
         "exchange_rate": _rate_object(row),
+        "fee_bps": s.fee_bps,
         "pending_count": row.pending_count,
         "last_activity": row.last_activity,
     }
@@ -378,6 +379,7 @@ async def exchange_rates(request: web.Request) -> web.StreamResponse:
                 "uid": r.server.uid,
                 "fixed_rate": r.fixed_rate,
                 **_rate_object(r),
+                "fee_bps": r.server.fee_bps,
             }
             for r in rows
         ],

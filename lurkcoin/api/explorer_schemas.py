@@ -37,6 +37,13 @@ def _object(properties: dict[str, Schema], description: str) -> Schema:
     }
 
 
+_FEE_BPS = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 10000,
+    "description": "Exchange fee on payments it receives from other servers, in basis points "
+    "(1/100 of a percent), rounded down to the cent; the rates shown are before it.",
+}
 RATE = {
     "to_local": _MAYBE_MONEY
     | {"description": "One lurkcoin in the server's currency (null: no rate at this balance)."},
@@ -72,6 +79,7 @@ EXPLORER_SCHEMAS: dict[str, Schema] = {
                 "description": "Target balance 0: its currency is worth one lurkcoin.",
             },
             "exchange_rate": _object(RATE, "The current rate, both ways."),
+            "fee_bps": _FEE_BPS,
             "pending_count": {"type": "integer", "minimum": 0},
             "last_activity": _MAYBE_TIME
             | {"description": "Its newest transaction's time (null: none yet)."},
@@ -155,6 +163,7 @@ RATES_RESULT = _object(
                     "uid": {"type": "string"},
                     "fixed_rate": {"type": "boolean"},
                     **RATE,
+                    "fee_bps": _FEE_BPS,
                 },
                 "One server's rate.",
             ),
@@ -316,6 +325,8 @@ STATS_RESULT = _object(
         ),
         "circulation": _MONEY,
         "issued": _MONEY,
+        "fees_collected": _MONEY
+        | {"description": "Exchange fees taken, less those refunded: the fee account's balance."},
         "transactions": _object({"total": _COUNT, "last_24h": _COUNT}, "Transaction counts."),
         "volume": _object({"last_24h": _MONEY, "last_30d": _MONEY}, "Lurkcoins moved."),
         "pending": _object(

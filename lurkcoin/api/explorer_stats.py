@@ -100,6 +100,7 @@ def stats_object(stats: NetworkStats) -> dict[str, Any]:
         },
         "circulation": Money(stats.circulation),
         "issued": Money(stats.issued),
+        "fees_collected": Money(stats.fees_collected),
         "transactions": {"total": stats.transactions_total, "last_24h": stats.transactions_24h},
         "volume": {"last_24h": Money(stats.volume_24h), "last_30d": Money(stats.volume_30d)},
         "pending": {"count": stats.pending, "oldest_age": health.oldest_pending_age},

@@ -101,6 +101,11 @@ TRANSACTION = _object(
     },
     "A payment or a refund.",
 )
+# Present only when an exchange fee was taken, so not required.
+TRANSACTION["properties"]["fee"] = ref(SCHEMAS + "Money") | {
+    "description": "The part of `amount` paid to the fee account as the target's exchange "
+    "fee (on a refund: given back from it). Absent when no fee was taken."
+}
 
 SUMMARY = _object(
     {

@@ -44,8 +44,12 @@ _TIME_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 def transaction_object(t: Transaction) -> dict[str, Any]:
-    """A transaction on the wire, keys in the reference's order."""
-    return {
+    """A transaction on the wire, keys in the reference's order.
+
+    ``fee`` is added only when an exchange fee was taken: a ledger without
+    fees answers exactly as the reference does.
+    """
+    obj = {
         "id": t.id,
         "source": t.source,
         "source_server": t.source_server,
@@ -57,6 +61,9 @@ def transaction_object(t: Transaction) -> dict[str, Any]:
         "time": t.time,
         "revertable": t.revertable,
     }
+    if t.fee:
+        obj["fee"] = Money(t.fee)
+    return obj
 
 
 def _ledger(request: web.Request) -> Ledger:

@@ -21,6 +21,7 @@ from lurkcoin.cli.commands import (
     amount_arg,
     balance_arg,
     describe,
+    fee_arg,
     target_balance_arg,
 )
 from lurkcoin.config import Config, ConfigError, config_file, load_config
@@ -118,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("amount", type=target_balance_arg, metavar="AMOUNT")
+
+    p = command(
+        "set-fee",
+        commands.set_fee,
+        "set the exchange fee a server's payments from other servers pay (basis points)",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("bps", type=fee_arg, metavar="BPS", help="0 to 10000; 100 = 1%%, 0 = no fee")
 
     p = command(
         "regenerate-token",

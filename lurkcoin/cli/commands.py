@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import ERRORS, LurkcoinError
+from lurkcoin.core.fees import MAX_FEE_BPS, describe_fee
 from lurkcoin.core.money import (
     MAX_TARGET_BALANCE,
     AmountError,
@@ -216,6 +217,26 @@ async def set_target_balance(ledger: Ledger, args: argparse.Namespace) -> int:
     return 0
 
 
+def fee_arg(text: str) -> int:
+    """argparse type: an exchange fee in whole basis points (0 to 10,000)."""
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_FEE_BPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: an exchange fee is a whole number of basis points from 0 to "
+            f"{MAX_FEE_BPS} (100 = 1%)"
+        )
+    return int(text)
+
+
+async def set_fee(ledger: Ledger, args: argparse.Namespace) -> int:
+    server = named_server(ledger, args.name)
+    await ledger.set_fee(server, args.bps)
+    print(
+        f"Exchange fee of {server.name!r} is now {describe_fee(args.bps)} "
+        f"(was {describe_fee(server.fee_bps)})."
+    )
+    return 0
+
+
 async def set_webhook(ledger: Ledger, args: argparse.Namespace) -> int:
     if (args.url is None) == (not args.clear):
         raise CliError("give either a webhook URL or --clear")
@@ -347,6 +368,7 @@ async def check(ledger: Ledger, args: argparse.Namespace) -> int:
     report = await ledger.check()
     print(f"Servers: {len(ledger.servers())}")
     print(f"Money in circulation: {format_balance(report.circulating)}")
+    print(f"Exchange fees collected: {format_balance(report.fees_collected)}")
     print(f"Failed refunds: {len(report.failed_refunds) or 'none'}")
     for t in report.failed_refunds:
         print(

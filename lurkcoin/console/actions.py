@@ -18,6 +18,7 @@ from lurkcoin.cli.commands import describe
 from lurkcoin.console.guard import actor, redirect, render, requires
 from lurkcoin.console.pages import ledger_of, server_context, server_or_404
 from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.core.fees import MAX_FEE_BPS
 from lurkcoin.core.money import AmountError, parse_amount
 from lurkcoin.ledger.credentials import SCOPES
 from lurkcoin.models import Server
@@ -93,6 +94,17 @@ async def target(request: web.Request, server: Server, form: Form) -> web.Stream
     cents = amount(form, "target_balance")
     await ledger_of(request).set_target_balance(server, cents, actor=actor(request))
     return _back(server, "target")
+
+
+async def fee(request: web.Request, server: Server, form: Form) -> web.StreamResponse:
+    raw = text(form, "fee_bps", 16)
+    if not (raw.isascii() and raw.isdigit()) or not 0 <= int(raw) <= MAX_FEE_BPS:
+        raise FormError(
+            f"{raw!r} is not an exchange fee: a whole number of basis points, "
+            f"0 to {MAX_FEE_BPS} (100 = 1%)"
+        )
+    await ledger_of(request).set_fee(server, int(raw), actor=actor(request))
+    return _back(server, "fee")
 
 
 async def webhook(request: web.Request, server: Server, form: Form) -> web.StreamResponse:
@@ -172,6 +184,7 @@ async def delete(request: web.Request, server: Server, form: Form) -> web.Stream
 SERVER_ACTIONS = {
     "adjust": server_action("operator", adjust),
     "target": server_action("operator", target),
+    "fee": server_action("operator", fee),
     "webhook": server_action("operator", webhook),
     "webhook-test": server_action("operator", webhook_test),
     "webhook-secret": server_action("operator", webhook_secret),

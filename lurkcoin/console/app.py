@@ -23,6 +23,7 @@ from lurkcoin.config import Config
 from lurkcoin.console import actions, downloads, pages
 from lurkcoin.console.guard import CONFIG_KEY, guard, login, login_page, logout
 from lurkcoin.console.guard import security_headers as console_headers
+from lurkcoin.core.fees import describe_fee
 from lurkcoin.core.money import format_balance, render_json
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,12 @@ def _environment(app: web.Application) -> None:
         autoescape=True,
     )
     env.filters.update(
-        money=format_balance, amount=render_json, when=_when, day=_day, age=pages.age
+        money=format_balance,
+        amount=render_json,
+        when=_when,
+        day=_day,
+        age=pages.age,
+        fee=describe_fee,
     )
 
 

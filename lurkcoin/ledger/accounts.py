@@ -6,6 +6,7 @@ Like payments, each function runs inside one SAVEPOINT on the writer thread.
 from __future__ import annotations
 
 from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.core.fees import check_fee_bps
 from lurkcoin.core.money import MAX_TARGET_BALANCE
 from lurkcoin.core.names import server_uid
 from lurkcoin.ledger import payments
@@ -87,6 +88,13 @@ def set_target_balance(tx: WriteTx, server_id: int, cents: int, now: int) -> Non
     check_target_balance(cents)
     _live(tx, server_id)
     tx.update_server(server_id, now, target_balance=cents)
+
+
+def set_fee(tx: WriteTx, server_id: int, bps: int, now: int) -> None:
+    """The exchange fee the server's incoming payments from other servers pay (basis points)."""
+    check_fee_bps(bps)
+    _live(tx, server_id)
+    tx.update_server(server_id, now, fee_bps=bps)
 
 
 def set_webhook(

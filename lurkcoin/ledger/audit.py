@@ -66,6 +66,7 @@ def server_state(server: Server | None) -> dict[str, Any] | None:
         "name": server.name,
         "balance": server.balance,
         "target_balance": server.target_balance,
+        "fee_bps": server.fee_bps,
         "webhook_url": server.webhook_url,
         "signed": server.webhook_secret is not None,
         # A few hex digits of the token's hash tell a rotation apart, no more.

@@ -122,6 +122,11 @@ class ConsoleMixin:
         issuance = self.cache.by_id(self.store.issuance_id)
         return -issuance.balance if issuance is not None else 0
 
+    def fees_collected(self) -> int:
+        """Exchange fees taken, less those refunded: the fee account's balance."""
+        fees = self.cache.by_id(self.store.fees_id)
+        return fees.balance if fees is not None else 0
+
     async def pending_page(self, server: Server, limit: int) -> list[Transaction]:
         """The server's ``limit`` oldest pending transactions."""
         return await self._reader().pending(server.id, limit)

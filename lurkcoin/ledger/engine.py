@@ -76,6 +76,8 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     failed_refunds: list[Transaction] = field(default_factory=list)
     circulating: int = 0
+    # The fee account's balance: exchange fees taken, less those refunded.
+    fees_collected: int = 0
     audit_entries: int = 0
 
     @property
@@ -263,9 +265,14 @@ class Ledger(ConsoleMixin):
     async def transaction(self, txn_id: str) -> Transaction | None:
         return await self._reader().transaction(txn_id)
 
-    def quote(self, source: str, target: str, amount: int) -> int:
-        """The exchange_rates answer: ``amount`` from ``source``'s currency to ``target``'s."""
-        return payments.quote(self.cache.by_name, source, target, amount, self.rules)
+    def quote(self, source: str, target: str, amount: int, *, with_fee: bool = True) -> int:
+        """The exchange_rates answer: ``amount`` from ``source``'s currency to ``target``'s.
+
+        Less the target's exchange fee, as a payment would get (``with_fee=False``: the rate).
+        """
+        return payments.quote(
+            self.cache.by_name, source, target, amount, self.rules, with_fee=with_fee
+        )
 
     def _reader(self) -> Reader:
         if self.store.reader is None:
@@ -425,6 +432,16 @@ class Ledger(ConsoleMixin):
             server_id=server.id,
             reason=reason,
             detail=lambda _: {"amount": delta},
+        )
+
+    async def set_fee(self, server: Server | str, bps: int, *, actor: Actor | None = None) -> None:
+        """Set the server's exchange fee in basis points (0 to 10,000; 0 takes nothing)."""
+        s = self._resolve(server)
+        await self.change(
+            lambda tx: accounts.set_fee(tx, s.id, bps, _now()),
+            action="set-fee",
+            actor=actor,
+            server_id=s.id,
         )
 
     async def set_target_balance(
@@ -634,7 +651,7 @@ class Ledger(ConsoleMixin):
     # -- invariants -------------------------------------------------------------
 
     async def check(self) -> CheckReport:
-        totals = await self._reader().totals(self.store.issuance_id)
+        totals = await self._reader().totals(self.store.issuance_id, self.store.fees_id)
         report = CheckReport(failed_refunds=totals.failed_refunds)
         for uid, stored, summed in totals.balance_mismatches:
             report.problems.append(
@@ -685,6 +702,7 @@ class Ledger(ConsoleMixin):
                 "the transaction or adjustment they record"
             )
         report.circulating = sum(s.balance for s in self.cache.servers())
+        report.fees_collected = self.fees_collected()
         return report
 
     async def wait_idle(self) -> None:

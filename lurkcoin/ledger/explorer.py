@@ -222,7 +222,8 @@ class Explorer:
 
     def _rate(self, source: str, target: str) -> int | None:
         try:
-            return self._ledger.quote(source, target, ONE_LURKCOIN)
+            # The bare rate: the fee is shown beside it (fee_bps).
+            return self._ledger.quote(source, target, ONE_LURKCOIN, with_fee=False)
         except LurkcoinError:  # a rate the formula cannot give for this balance
             return None
 

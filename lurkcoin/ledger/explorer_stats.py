@@ -56,6 +56,8 @@ class NetworkStats:
     last_activity: dict[int, int | None]
     circulation: int
     issued: int
+    # Exchange fees collected, less those refunded (the fee account's balance).
+    fees_collected: int
     transactions_total: int
     transactions_24h: int
     volume_24h: int
@@ -164,6 +166,7 @@ async def network_stats(ledger: Ledger, history_days: int = 7) -> NetworkStats:
         last_activity={s.id: activity.get(s.id, (0, None))[1] for s in servers},
         circulation=sum(s.balance for s in servers),
         issued=ledger.issued(),
+        fees_collected=ledger.fees_collected(),
         transactions_total=(await ledger.all_time_totals(0)).sent_count,
         transactions_24h=count_24h,
         volume_24h=volume_24h,

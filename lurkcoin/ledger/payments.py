@@ -12,10 +12,11 @@ import dataclasses
 import operator
 import secrets
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.exchange import Formula, from_lurkcoin, to_lurkcoin
+from lurkcoin.core.fees import fee_for, payment_postings, refund_postings
 from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import server_uid
 from lurkcoin.models import Server, Transaction
@@ -47,6 +48,10 @@ class PaymentRequest:
         )
 
 
+# The system account exchange fees are paid to (migration 0008).
+FEE_ACCOUNT_UID = "@fees"
+
+
 @dataclass(frozen=True)
 class Rules:
     formula: Formula
@@ -61,10 +66,18 @@ def new_transaction_id(tx: LightTx, now: int) -> str:
             return txn_id
 
 
+class Priced(NamedTuple):
+    """What a payment moves: lurkcoins from the source, the fee among them, and what arrives."""
+
+    amount: int
+    received: int
+    fee: int
+
+
 def price_payment(
     source: Server, target: Server, sent: int, local_currency: bool, rules: Rules
-) -> tuple[int, int]:
-    """The spec's money rules 1-5: returns (lurkcoins moved, amount received)."""
+) -> Priced:
+    """The spec's money rules 1-5, with the target's exchange fee (lurkcoin.core.fees)."""
     amount = sent
     if local_currency and sent > 0:
         amount = to_lurkcoin(sent, source.balance, source.target_balance, rules.formula)
@@ -72,23 +85,40 @@ def price_payment(
         raise LurkcoinError("ERR_CANNOTPAYNOTHING" if amount == 0 else "ERR_INVALIDAMOUNT")
     if sent > rules.max_spend or amount > rules.max_spend:
         raise LurkcoinError("ERR_TRANSACTIONLIMIT")
+    fee = 0
     if source.id == target.id:
         received = sent
     else:
-        received = from_lurkcoin(amount, target.balance, target.target_balance, rules.formula)
+        # The target converts what reaches it: the amount less its fee.
+        fee = fee_for(amount, target.fee_bps)
+        received = from_lurkcoin(amount - fee, target.balance, target.target_balance, rules.formula)
     if received <= 0:
         raise LurkcoinError("ERR_CANNOTPAYNOTHING")
     if received > rules.max_spend:
         raise LurkcoinError("ERR_TRANSACTIONLIMIT")
     if source.balance < amount:
         raise LurkcoinError("ERR_CANNOTAFFORD")
-    return amount, received
+    return Priced(amount, received, fee)
+
+
+def _fee_account(tx: LightTx) -> int:
+    fees = tx.server_by_uid(FEE_ACCOUNT_UID)
+    if fees is None:  # migration 0008 creates it; a database without it is damaged
+        raise RuntimeError("the fee account is missing")
+    return fees.id
 
 
 def _record(tx: LightTx, t: Transaction, source: Server, target: Server, now: int) -> Transaction:
     """Insert a transaction, move its money and queue the target's webhook."""
     seq = tx.insert_transaction(t)
-    tx.post(source.id, target.id, t.amount, time=t.time, txn_seq=seq)
+    if not t.fee:
+        tx.post(source.id, target.id, t.amount, time=t.time, txn_seq=seq)
+    elif t.refund_of is None:
+        postings = payment_postings(source.id, target.id, _fee_account(tx), t.amount, t.fee)
+        tx.post_split(postings, time=t.time, txn_seq=seq)
+    else:
+        postings = refund_postings(source.id, target.id, _fee_account(tx), t.amount, t.fee)
+        tx.post_split(postings, time=t.time, txn_seq=seq)
     tx.add_to_histories(source.id, target.id, seq, t.time)  # a self-payment appears once
     if t.status == "pending" and target.webhook_url:
         tx.notify_webhook(target.id, float(now))
@@ -117,7 +147,7 @@ def pay(tx: LightTx, req: PaymentRequest, rules: Rules, now: int) -> Transaction
     target = tx.server_by_uid(server_uid(req.target_server))
     if target is None:
         raise LurkcoinError("ERR_SERVERNOTFOUND")
-    amount, received = price_payment(source, target, req.amount, req.local_currency, rules)
+    amount, received, fee = price_payment(source, target, req.amount, req.local_currency, rules)
     t = _record(
         tx,
         Transaction(
@@ -135,6 +165,7 @@ def pay(tx: LightTx, req: PaymentRequest, rules: Rules, now: int) -> Transaction
             status="pending" if req.target_user else "settled",
             source_server_id=source.id,
             target_server_id=target.id,
+            fee=fee,
         ),
         source,
         target,
@@ -177,7 +208,11 @@ def reject(tx: LightTx, server_id: int, ids: Iterable[str], now: int) -> int:
 
 
 def refund(tx: LightTx, t: Transaction, now: int) -> tuple[str | None, str | None]:
-    """Pay back exactly what moved (never re-priced); returns (refund id, failure reason)."""
+    """Pay back exactly what moved (never re-priced); returns (refund id, failure reason).
+
+    The sender gets the whole amount back: the rejecter returns what reached
+    it (the amount less the fee) and the fee account returns the fee.
+    """
     rejecter = tx.server_by_id(t.target_server_id) if t.target_server_id else None
     if rejecter is None:
         return None, "the rejecting server no longer exists"
@@ -186,10 +221,11 @@ def refund(tx: LightTx, t: Transaction, now: int) -> tuple[str | None, str | Non
     original = tx.server_by_id(t.source_server_id) if t.source_server_id else None
     if original is None:
         return None, f"the sending server {t.source_server!r} no longer exists"
-    if rejecter.balance < t.amount:
+    owed = t.amount - t.fee
+    if rejecter.balance < owed:
         return None, (
             f"{rejecter.name} holds {format_balance(rejecter.balance)} and cannot "
-            f"cover the refund of {format_balance(t.amount)}"
+            f"cover the refund of {format_balance(owed)}"
         )
     refund = _record(
         tx,
@@ -209,6 +245,7 @@ def refund(tx: LightTx, t: Transaction, now: int) -> tuple[str | None, str | Non
             source_server_id=rejecter.id,
             target_server_id=original.id,
             refund_of=t.id,
+            fee=t.fee,
         ),
         rejecter,
         original,
@@ -218,11 +255,19 @@ def refund(tx: LightTx, t: Transaction, now: int) -> tuple[str | None, str | Non
 
 
 def quote(
-    lookup: Callable[[str], Server | None], source: str, target: str, amount: int, rules: Rules
+    lookup: Callable[[str], Server | None],
+    source: str,
+    target: str,
+    amount: int,
+    rules: Rules,
+    *,
+    with_fee: bool = True,
 ) -> int:
     """The /v3/exchange_rates conversion from ``source``'s currency to ``target``'s.
 
     An empty name skips that side's conversion; a named server must exist.
+    Converting into a target's currency takes its exchange fee, as a payment
+    from another server does (``with_fee=False``: the bare rate).
     """
     if amount < 0:
         raise LurkcoinError("ERR_INVALIDAMOUNT")
@@ -243,6 +288,8 @@ def quote(
         tgt = lookup(target)
         if tgt is None:
             raise LurkcoinError("ERR_TARGETSERVERNOTFOUND")
+        if with_fee:
+            amount -= fee_for(amount, tgt.fee_bps)
         amount = from_lurkcoin(amount, tgt.balance, tgt.target_balance, rules.formula)
         if amount > rules.max_spend:
             raise LurkcoinError("ERR_TRANSACTIONLIMIT")

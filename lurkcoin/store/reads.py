@@ -29,7 +29,8 @@ class LedgerTotals:
     negative_balances: list[tuple[str, int]]
     unbalanced_postings: int
     failed_refunds: list[Transaction]
-    # Transactions whose entries are not exactly "source pays target the amount".
+    # Transactions whose entries are not exactly "source pays target the amount"
+    # (less the fee, which goes to the fee account).
     misposted_transactions: list[str]
     # Adjustments whose entries are not exactly "issuance pays the server the amount".
     misposted_adjustments: list[int]
@@ -37,7 +38,7 @@ class LedgerTotals:
     orphan_entries: int
     # Rejected revertable transactions with neither a refund nor a recorded failure.
     unrefunded_rejections: list[str]
-    # Refund links that do not lead to a refund of the same amount.
+    # Refund links that do not lead to a refund of the same amount and fee.
     broken_refunds: list[str]
     # Entries or history rows not dated as the transaction or adjustment they
     # record (balances in time and history filters would be wrong).
@@ -238,7 +239,7 @@ class Reader:
         finally:
             await conn.close()
 
-    async def totals(self, issuance_id: int) -> LedgerTotals:
+    async def totals(self, issuance_id: int, fees_id: int) -> LedgerTotals:
         """Everything the invariant check needs, read in one snapshot."""
         async with self.snapshot() as snap:
             mismatches = [
@@ -275,7 +276,7 @@ class Reader:
                 "WHERE refund_failed IS NOT NULL ORDER BY seq",
                 (),
             )
-            misposted = [r[0] for r in await snap._rows(_MISPOSTED_TRANSACTIONS)]
+            misposted = [r[0] for r in await snap._rows(_MISPOSTED_TRANSACTIONS, {"fees": fees_id})]
             misposted_adjustments = [
                 int(r[0])
                 for r in await snap._rows(_MISPOSTED_ADJUSTMENTS, {"issuance": issuance_id})
@@ -294,7 +295,7 @@ class Reader:
                     "SELECT t.id FROM transactions t "
                     "LEFT JOIN transactions r ON r.id = t.refund_id "
                     "WHERE t.refund_id IS NOT NULL AND (r.seq IS NULL OR r.refund_of IS NOT t.id "
-                    "OR r.amount <> t.amount) ORDER BY t.seq LIMIT 100"
+                    "OR r.amount <> t.amount OR r.fee <> t.fee) ORDER BY t.seq LIMIT 100"
                 )
             ]
             misdated = int((await snap._rows(_MISDATED_ROWS))[0][0])
@@ -316,19 +317,27 @@ class Reader:
 
 # Live transactions have exactly two entries: the source's debit and the
 # target's credit of the amount (one server twice for a self-payment);
-# imported ones arrived with their balances and have none.
+# imported ones arrived with their balances and have none. One that took an
+# exchange fee has a third, the fee account's: a payment's source pays the
+# amount, its target gets the amount less the fee and the fee account the
+# fee; a refund of it reverses that (lurkcoin.core.fees).
 _MISPOSTED_TRANSACTIONS = """
 SELECT t.id FROM transactions t LEFT JOIN (
     SELECT txn_seq, COUNT(*) AS n,
-           MAX(CASE WHEN delta < 0 THEN server_id END) AS src,
-           MAX(CASE WHEN delta > 0 THEN server_id END) AS dst,
-           MAX(CASE WHEN delta > 0 THEN delta END) AS credit,
-           MIN(CASE WHEN delta < 0 THEN delta END) AS debit
+           MAX(CASE WHEN delta < 0 AND server_id <> :fees THEN server_id END) AS src,
+           MAX(CASE WHEN delta > 0 AND server_id <> :fees THEN server_id END) AS dst,
+           MAX(CASE WHEN delta > 0 AND server_id <> :fees THEN delta END) AS credit,
+           MIN(CASE WHEN delta < 0 AND server_id <> :fees THEN delta END) AS debit,
+           SUM(CASE WHEN server_id = :fees THEN 1 ELSE 0 END) AS fee_n,
+           SUM(CASE WHEN server_id = :fees THEN delta ELSE 0 END) AS fee_delta
     FROM entries WHERE txn_seq IS NOT NULL GROUP BY txn_seq) e ON e.txn_seq = t.seq
-WHERE (t.imported = 0 AND (e.n IS NOT 2 OR e.src IS NOT t.source_server_id
-       OR e.dst IS NOT t.target_server_id OR e.credit IS NOT t.amount
-       OR e.debit IS NOT -t.amount))
-   OR (t.imported = 1 AND e.n IS NOT NULL)
+WHERE (t.imported = 0 AND (e.n IS NOT (CASE WHEN t.fee = 0 THEN 2 ELSE 3 END)
+       OR e.fee_n IS NOT (CASE WHEN t.fee = 0 THEN 0 ELSE 1 END)
+       OR e.src IS NOT t.source_server_id OR e.dst IS NOT t.target_server_id
+       OR e.credit IS NOT t.amount - (CASE WHEN t.refund_of IS NULL THEN t.fee ELSE 0 END)
+       OR e.debit IS NOT -(t.amount - (CASE WHEN t.refund_of IS NULL THEN 0 ELSE t.fee END))
+       OR e.fee_delta IS NOT (CASE WHEN t.refund_of IS NULL THEN t.fee ELSE -t.fee END)))
+   OR (t.imported = 1 AND (e.n IS NOT NULL OR t.fee <> 0))
 ORDER BY t.seq LIMIT 100
 """
 

@@ -9,12 +9,12 @@ from lurkcoin.models import ApiKey, Server, Transaction
 TRANSACTION_COLUMNS = (
     "seq, id, source, source_server, target, target_server, amount, sent_amount, "
     "received_amount, time, revertable, status, source_server_id, target_server_id, "
-    "processed_at, refund_of, refund_id, refund_failed"
+    "processed_at, refund_of, refund_id, refund_failed, fee"
 )
 
 SERVER_COLUMNS = (
     "id, uid, name, kind, balance, target_balance, token_hash, webhook_url, "
-    "webhook_secret, created_at, updated_at, next_token_hash"
+    "webhook_secret, created_at, updated_at, next_token_hash, fee_bps"
 )
 
 API_KEY_COLUMNS = "id, server_id, key_hash, prefix, scopes, label, created_at"

@@ -96,6 +96,8 @@ class SqliteStore:
         self._data_version = 0
         self._version_in_tx = 0
         self.issuance_id = 0
+        # The system account exchange fees are paid to (migration 0008).
+        self.fees_id = 0
         self.reader: Reader | None = None
         self.batches = 0
         self.batched_operations = 0
@@ -127,6 +129,7 @@ class SqliteStore:
         self.issuance_id = int(
             conn.execute("SELECT id FROM servers WHERE uid = '@issuance'").fetchone()[0]
         )
+        self.fees_id = int(conn.execute("SELECT id FROM servers WHERE uid = '@fees'").fetchone()[0])
         self._data_version = self._current_data_version()
 
     @staticmethod

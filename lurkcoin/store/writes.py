@@ -10,7 +10,7 @@ other batch runs on the writer thread (lurkcoin.store.sqlite, "two paths").
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from lurkcoin.models import ApiKey, Server, Transaction, TransactionStatus
 from lurkcoin.store.health import probe_space
@@ -33,6 +33,7 @@ _SERVER_FIELDS = {
     "deleted_at",
     "uid",
     "next_token_hash",
+    "fee_bps",
 }
 
 
@@ -114,6 +115,30 @@ class LightTx:
             )
         self.changed_servers.update((from_id, to_id))
 
+    def post_split(self, postings: Sequence[tuple[int, int]], *, time: int, txn_seq: int) -> None:
+        """Post a transaction's (server id, delta) entries, which sum to zero, and the balances.
+
+        A payment that took an exchange fee has three entries (source, target,
+        fee account); two statements whatever their number, as in ``post``.
+        """
+        if sum(delta for _, delta in postings) != 0:
+            raise ValueError(f"postings do not balance: {postings}")
+        self.conn.execute(
+            "INSERT INTO entries (server_id, delta, txn_seq, adjustment_id, time) VALUES "
+            + ", ".join(["(?, ?, ?, NULL, ?)"] * len(postings)),
+            [v for server_id, delta in postings for v in (server_id, delta, txn_seq, time)],
+        )
+        deltas: dict[int, int] = {}
+        for server_id, delta in postings:
+            deltas[server_id] = deltas.get(server_id, 0) + delta
+        cases = " ".join(["WHEN ? THEN ?"] * len(deltas))
+        marks = ", ".join("?" * len(deltas))
+        self.conn.execute(
+            f"UPDATE servers SET balance = balance + CASE id {cases} END WHERE id IN ({marks})",
+            [*(v for item in deltas.items() for v in item), *deltas],
+        )
+        self.changed_servers.update(deltas)
+
     def transaction_id_exists(self, txn_id: str) -> bool:
         return (
             self.conn.execute("SELECT 1 FROM transactions WHERE id = ?", (txn_id,)).fetchone()
@@ -124,8 +149,8 @@ class LightTx:
         cur = self.conn.execute(
             "INSERT INTO transactions (id, source, source_server, source_server_id, target, "
             "target_server, target_server_id, amount, sent_amount, received_amount, time, "
-            "revertable, status, processed_at, refund_of, refund_id, refund_failed, imported) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "revertable, status, processed_at, refund_of, refund_id, refund_failed, imported, fee) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 t.id,
                 t.source,
@@ -145,6 +170,7 @@ class LightTx:
                 t.refund_id,
                 t.refund_failed,
                 int(imported),
+                t.fee,
             ),
         )
         self._roll_up(t)
