@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from auth_helpers import Bank, start_bank
+from auth_helpers import Bank, bank_config, start_bank
 from cli_helpers import Cli
 from console_helpers import ConsoleClient, console_config
 from live_server import LiveServer, StartServer, start_server
@@ -182,6 +182,25 @@ async def test_the_explorer_shows_fees_and_the_bare_rates(bank: Bank) -> None:
     assert server["fee_bps"] == 250
 
 
+async def test_the_explorer_page_shows_a_transactions_fee(
+    serve: StartServer, tmp_path: Path
+) -> None:
+    config = bank_config(tmp_path / "public.db")
+    config.explorer.public_transactions = True
+    server = await serve(config)
+    alpha, _ = await server.ledger.create_server("Alpha", balance=10_000)
+    await server.ledger.create_server("Bravo")
+    await server.ledger.set_fee("Bravo", 100)
+    t = await server.ledger.pay(
+        alpha, source_user="a", target_user="", target_server="Bravo", amount=5000,
+        local_currency=False,
+    )  # fmt: skip
+    page = await request(server.port, "GET", f"/explorer/transactions/{t.id}")
+    assert page.status == 200 and '<td id="fee">¤0.50 (to the fee account)</td>' in page.text
+    overview = await request(server.port, "GET", "/explorer/")
+    assert '<dd id="fees-collected">¤0.50</dd>' in overview.text
+
+
 # -- the CLI -------------------------------------------------------------------------------
 
 
@@ -244,6 +263,10 @@ async def test_console_sets_the_fee_and_shows_what_it_collected(site: LiveServer
         )
         dashboard = await victor.get("/admin/")
         assert '<dd id="fees-collected">¤0.30</dd>' in dashboard.text
+        history = await victor.get("/admin/servers/bravo")
+        assert "<small>fee ¤0.30</small>" in history.text
+        exported = (await victor.get("/admin/transactions.csv")).text.splitlines()
+        assert exported[0].endswith(",refund_failed,fee") and exported[1].endswith(",0.3")
         assert (await ledger.check()).ok
     finally:
         await olga.close()

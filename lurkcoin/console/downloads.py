@@ -36,6 +36,7 @@ CSV_COLUMNS = (
     "refund_of",
     "refund_id",
     "refund_failed",
+    "fee",
 )
 
 
@@ -89,6 +90,7 @@ async def transactions_csv(request: web.Request) -> web.StreamResponse:
                         _cell(t.refund_of),
                         _cell(t.refund_id),
                         _cell(t.refund_failed),
+                        render_json(t.fee),
                     ]
                 )
             await response.write(buffer.getvalue().encode("utf-8"))

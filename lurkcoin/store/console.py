@@ -13,6 +13,7 @@ from typing import Any
 
 from lurkcoin.models import AdminSession, AuditEntry, DailyTotals
 from lurkcoin.store.reads import Reader
+from lurkcoin.store.rows import TRANSACTION_COLUMNS
 from lurkcoin.store.writes import WriteTx
 
 AUDIT_COLUMNS = "id, at, actor, address, action, subject, before, after, reason, prev_hash, hash"
@@ -240,14 +241,8 @@ async def failing_webhooks(reader: Reader) -> int:
     return int(rows[0][0])
 
 
-_T = ", ".join(
-    "t." + c.strip()
-    for c in (
-        "seq, id, source, source_server, target, target_server, amount, sent_amount, "
-        "received_amount, time, revertable, status, source_server_id, target_server_id, "
-        "processed_at, refund_of, refund_id, refund_failed"
-    ).split(",")
-)
+# Every column transaction_from_row reads, the fee included.
+_T = ", ".join("t." + c.strip() for c in TRANSACTION_COLUMNS.split(","))
 
 
 async def search_transactions(
