@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import tempfile
+from importlib.resources import as_file
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from lurkcoin.core.fees import (
 from lurkcoin.ledger import Ledger
 from lurkcoin.ledger.payments import Rules, price_payment
 from lurkcoin.models import Server
+from lurkcoin.store.migrate import available_migrations, migrate
 
 bps_values = st.integers(0, MAX_FEE_BPS)
 amounts = st.integers(0, 10**15)
@@ -275,3 +277,35 @@ async def test_setting_a_fee_is_audited_and_checked(ledger: Ledger) -> None:
         with pytest.raises(LurkcoinError):
             await ledger.set_fee("Alpha", bad)
     assert ledger.require_server("alpha").fee_bps == 75
+
+
+async def test_a_ledger_from_before_fees_migrates_with_everything_at_zero(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for number, path in available_migrations():
+        if number <= 7:
+            with as_file(path) as real:
+                (old / path.name).write_text(Path(real).read_text())
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, old)  # type: ignore[arg-type]
+    conn.close()
+    config = Config()
+    config.database.path = str(db)
+    ledger = await Ledger.open(config)
+    try:
+        await ledger.create_server("Alpha", balance=1000)
+        await ledger.create_server("Bravo")
+        assert ledger.require_server("bravo").fee_bps == 0
+        fees = ledger.cache.by_id(ledger.store.fees_id)
+        issuance = ledger.cache.by_id(ledger.store.issuance_id)
+        assert fees is not None and issuance is not None
+        assert (fees.uid, fees.kind, fees.balance) == ("@fees", "system", 0)
+        assert fees.created_at == issuance.created_at
+        assert all(s.uid != "@fees" for s in ledger.servers())  # never a game server
+        await ledger.set_fee("Bravo", 2000)
+        t = await ledger.transaction(await _pay(ledger, "Alpha", "Bravo", 1000))
+        assert t is not None and (t.fee, t.received_amount) == (200, 800)
+        assert (await ledger.check()).ok
+    finally:
+        await ledger.close()
