@@ -35,6 +35,7 @@ FORMULAS: tuple[Formula, ...] = ("reference", "integral")
 class Server:
     balance: int
     target_balance: int
+    fee_bps: int = 0  # the transcript's servers charge no exchange fee
 
 
 def load_golden() -> dict[str, Any]:
