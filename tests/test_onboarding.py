@@ -205,6 +205,26 @@ async def test_requests_are_rate_limited_per_address(serve: StartServer, tmp_pat
     assert sorted(names) == ["One", "Three"]
 
 
+async def test_behind_a_trusted_proxy_the_forwarded_address_is_limited(
+    serve: StartServer, tmp_path: Path
+) -> None:
+    config = onboarding_config(tmp_path / "ledger.db", rate_limit=1)
+    config.security.trusted_proxies = ["127.0.0.1"]
+    site = await serve(config)
+
+    async def via_proxy(client: Client, forwarded: str, name: str) -> int:
+        body = GOOD | {"name": name}
+        headers = {"X-Forwarded-For": forwarded}
+        return (await client.call("POST", REQUESTS, body=body, headers=headers)).status
+
+    async with Client(site.port) as proxy:
+        assert await via_proxy(proxy, "203.0.113.5", "One") == 200
+        assert await via_proxy(proxy, "203.0.113.5", "Two") == 429
+        assert await via_proxy(proxy, "203.0.113.6", "Two") == 200
+    [first] = await site.ledger.account_requests(["pending"], 1, oldest_first=True)
+    assert first.address == "203.0.113.5"  # the console shows whom a request came from
+
+
 async def test_the_queue_is_capped(serve: StartServer, tmp_path: Path) -> None:
     site = await serve(onboarding_config(tmp_path / "ledger.db", max_pending=2, rate_limit=100))
     async with Client(site.port) as client:
