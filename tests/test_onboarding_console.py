@@ -32,7 +32,9 @@ async def test_the_queue_needs_an_operator_and_a_csrf_token(
         assert denied.status == 403
 
         await olga.login("olga")
-        assert 'href="/admin/requests"' in (await olga.get("/admin/")).text
+        dashboard = (await olga.get("/admin/")).text
+        assert 'href="/admin/requests"' in dashboard
+        assert '<dd id="requests-waiting"><a href="/admin/requests">1</a></dd>' in dashboard
         page = await olga.get("/admin/requests")
         assert XSS not in page.text and "&lt;script&gt;" in page.text
         assert "<b>bob</b>" not in page.text

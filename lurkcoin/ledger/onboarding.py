@@ -149,6 +149,9 @@ class OnboardingMixin:
     ) -> list[AccountRequest]:
         return await sql.read_page(self._reader(), statuses, limit, oldest_first=oldest_first)
 
+    async def account_requests_waiting(self) -> int:
+        return await sql.read_pending_count(self._reader())
+
     async def account_request(self, request_id: int) -> AccountRequest | None:
         return await sql.read_one(self._reader(), request_id)
 

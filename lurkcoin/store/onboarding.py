@@ -99,6 +99,12 @@ def mark_claimed(tx: WriteTx, request_id: int, now: int) -> bool:
     return cur.rowcount == 1
 
 
+async def read_pending_count(reader: Reader) -> int:
+    """Waiting requests (an index range: at most [onboarding] max_pending rows)."""
+    rows = await reader._rows("SELECT COUNT(*) FROM account_requests WHERE status = 'pending'")
+    return int(rows[0][0])
+
+
 async def read_one(reader: Reader, request_id: int) -> AccountRequest | None:
     rows = await reader._rows(f"SELECT {COLUMNS} FROM account_requests WHERE id = ?", (request_id,))
     return _request(rows[0]) if rows else None
