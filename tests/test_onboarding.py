@@ -117,6 +117,7 @@ LONG = "x" * 1001
         ({"contact": ["a"]}, 400, "ERR_INVALIDPARAMETER", "contact: expected a string"),
         ({"message": LONG}, 400, "ERR_INVALIDPARAMETER", "message: at most 1000"),
         ({"message": "a\x07b"}, 400, "ERR_INVALIDPARAMETER", "message: only printable"),
+        ({"name": "Tab\tName"}, 400, "ERR_INVALIDPARAMETER", "name: only printable"),
         ({"webhook_url": "ftp://x.example"}, 400, "ERR_INVALIDWEBHOOKURL", "webhook_url: expected"),
         ({"webhook_url": "https://u:p@x.example"}, 400, "ERR_INVALIDWEBHOOKURL", "webhook_url"),
         (
@@ -155,6 +156,17 @@ async def test_invalid_requests_name_the_field(
     assert await site.ledger.account_requests(["pending"], 10) == []
 
 
+async def test_a_message_keeps_its_line_breaks(serve: StartServer, tmp_path: Path) -> None:
+    site = await serve(onboarding_config(tmp_path / "ledger.db"))
+    async with Client(site.port) as client:
+        asked = await ask(
+            client, name=" Spaced  Name ", message="Hello,\r\n\tops.\n", webhook_url=""
+        )
+        assert asked.result["name"] == "Spaced  Name" and asked.result["webhook_url"] is None
+    [stored] = await site.ledger.account_requests(["pending"], 1)
+    assert stored.message == "Hello,\r\n\tops." and stored.contact == GOOD["contact"]
+
+
 async def test_only_a_small_json_object_is_read(serve: StartServer, tmp_path: Path) -> None:
     site = await serve(onboarding_config(tmp_path / "ledger.db", rate_limit=100))
     url = site.url + REQUESTS
@@ -175,7 +187,7 @@ async def test_only_a_small_json_object_is_read(serve: StartServer, tmp_path: Pa
             "ERR_INVALIDREQUEST",
             "body:",
         ),
-        ({"json": GOOD | {"message": "é" * 3000}}, 413, "ERR_PAYLOADTOOLARGE", None),
+        ({"json": GOOD | {"message": "é" * 3000}}, 413, "ERR_PAYLOADTOOLARGE", "body: at most"),
     ]
     async with aiohttp.ClientSession() as session:
         for kwargs, status, code, details in cases:

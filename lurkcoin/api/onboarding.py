@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lurkcoin.api.app_keys import LEDGER_KEY
-from lurkcoin.api.body import MISSING, JsonFields, decode_object, read_body
+from lurkcoin.api.body import MAX_BODY_BYTES, MISSING, JsonFields, decode_object, read_body
 from lurkcoin.api.explorer_http import RateLimited, RateLimiter
 from lurkcoin.api.replies import failure, success
 from lurkcoin.api.throttle import THROTTLE_KEY, client_address
@@ -88,7 +88,12 @@ def guarded(handler: Handler) -> Handler:
 
 async def read_fields(request: web.Request, known: tuple[str, ...]) -> JsonFields:
     """The body as one JSON object of known fields, or an error whose details say why."""
-    raw = await read_body(request)
+    try:
+        raw = await read_body(request)
+    except LurkcoinError as err:
+        if err.code == "ERR_PAYLOADTOOLARGE":
+            raise LurkcoinError(err.code, details=f"body: at most {MAX_BODY_BYTES} bytes") from None
+        raise
     media_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if media_type not in _JSON_TYPES:
         raise LurkcoinError("ERR_INVALIDREQUEST", details="Content-Type: expected application/json")
@@ -130,7 +135,7 @@ def text_field(
         raise invalid(name, "must not be empty")
     if len(value) > limit:
         raise invalid(name, f"at most {limit} characters, got {len(value)}")
-    allowed = value.replace("\n", "").replace("\t", "") if lines else value
+    allowed = "".join(c for c in value if c not in "\r\n\t") if lines else value
     # Lone surrogates are not printable; U+FFFD stands for bytes that were not UTF-8.
     if not allowed.isprintable() or "\ufffd" in value:
         raise invalid(name, "only printable characters" + (" and line breaks" if lines else ""))
