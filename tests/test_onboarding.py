@@ -99,6 +99,31 @@ async def test_a_claim_expires_a_day_after_approval(serve: StartServer, tmp_path
         assert (await client.call("GET", "/v3/balance", basic("Prompt", token))).result == 0.0
 
 
+async def test_racing_claims_get_one_token(serve: StartServer, tmp_path: Path) -> None:
+    site = await serve(onboarding_config(tmp_path / "ledger.db"))
+    async with Client(site.port) as client:
+        request = (await ask(client)).result
+        await site.ledger.approve_account_request(request["id"])
+        replies = await asyncio.gather(
+            *(claim(client, request["id"], request["secret"]) for _ in range(5))
+        )
+        assert sorted(r.status for r in replies) == [200, 410, 410, 410, 410]
+        [won] = [r for r in replies if r.status == 200]
+        balance = await client.call("GET", "/v3/balance", basic("New Server", won.result["token"]))
+        assert balance.result == 0.0
+    claims = [e for e in await site.ledger.audit_entries(limit=10) if e.action.startswith("claim")]
+    assert len(claims) == 1
+
+
+async def test_a_deleted_server_cannot_be_claimed(serve: StartServer, tmp_path: Path) -> None:
+    site = await serve(onboarding_config(tmp_path / "ledger.db"))
+    async with Client(site.port) as client:
+        request = (await ask(client)).result
+        await site.ledger.approve_account_request(request["id"])
+        await site.ledger.delete_server("New Server")
+        failed(await claim(client, request["id"], request["secret"]), 410, "ERR_CLAIMEXPIRED")
+
+
 LONG = "x" * 1001
 
 
