@@ -164,6 +164,23 @@ class ExplorerSection:
 
 
 @dataclass
+class OnboardingSection:
+    # false: POST /api/account_requests and its claim answer 404 like unknown paths.
+    enabled: bool = False
+    # Account requests one client address may send per rate_window seconds.
+    rate_limit: int = _setting(5, low=1)
+    rate_window: float = _setting(3600.0, positive=True)
+    # Requests waiting for an operator at once; beyond, 503 ERR_QUEUEFULL.
+    max_pending: int = _setting(100, low=1)
+    # How long after approval the requester may fetch the token ("24h", "2d").
+    claim_expiry: str = _setting("24h", duration=True, nonzero=True)
+
+    @property
+    def claim_expiry_seconds(self) -> int:
+        return parse_duration(self.claim_expiry)
+
+
+@dataclass
 class MetricsSection:
     # Lets clients other than loopback read /metrics with "Authorization: Bearer <token>".
     bearer_token: str = _setting("", may_be_empty=True)
@@ -182,6 +199,7 @@ class Config:
     metrics: MetricsSection = field(default_factory=MetricsSection)
     api: ApiSection = field(default_factory=ApiSection)
     explorer: ExplorerSection = field(default_factory=ExplorerSection)
+    onboarding: OnboardingSection = field(default_factory=OnboardingSection)
 
 
 def _sections(config: Config) -> dict[str, Any]:
@@ -311,8 +329,8 @@ def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
-    if rules.get("duration"):
-        parse_duration(value)
+    if rules.get("duration") and parse_duration(value) <= 0 and rules.get("nonzero"):
+        raise ValueError("must be longer than 0 seconds")
     if rules.get("roles"):
         for user, role in value.items():
             if role not in ADMIN_ROLES:

@@ -109,6 +109,33 @@ class DailyTotals:
     received_volume: int
 
 
+# pending: waiting for an operator; approved: the server exists and its token
+# waits to be claimed; claimed: the requester has it; refused: see ``reason``.
+AccountRequestStatus = Literal["pending", "approved", "claimed", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRequest:
+    """A request for a server account (self-service onboarding); its secret is stored hashed."""
+
+    id: int
+    name: str
+    uid: str
+    contact: str
+    webhook_url: str | None
+    message: str
+    address: str  # the client address it came from
+    secret_hash: str
+    status: AccountRequestStatus
+    created_at: int
+    decided_at: int | None
+    decided_by: str | None
+    reason: str
+    server_id: int | None
+    claim_expires_at: int | None
+    claimed_at: int | None
+
+
 @dataclass
 class BatchOutcome:
     """What one committed batch changed, for the in-memory caches."""

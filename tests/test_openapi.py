@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from lurkcoin.api.app import create_app
 from lurkcoin.api.explorer_routes import EXPLORER_ENDPOINTS
+from lurkcoin.api.onboarding_routes import ONBOARDING_ENDPOINTS
 from lurkcoin.api.openapi import PATH, build_document
 from lurkcoin.api.routes import ENDPOINTS
 from lurkcoin.core.errors import ERRORS
@@ -151,6 +152,10 @@ async def _start_fuzz_server(db_path: Path) -> LiveServer:
     # The explorer's transactions are fuzzed in full (the private path is tested elsewhere).
     config.explorer.public_transactions = True
     config.explorer.rate_limit = 1_000_000
+    # Onboarding (off by default) is fuzzed through its own document below.
+    config.onboarding.enabled = True
+    config.onboarding.rate_limit = 1_000_000
+    config.onboarding.max_pending = 1_000_000
     server = await start_server(config)
     tokens = [FUZZ_TOKEN] + [secrets.token_urlsafe(24) for _ in FUZZ_SERVERS[1:]]
     try:
@@ -209,4 +214,17 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=_fuzz_config())
 def test_fuzz_running_server_against_document(
     case: schemathesis.Case, fuzz_target: FuzzTarget
 ) -> None:
+    case.call_and_validate(base_url=fuzz_target.url, session=fuzz_target.session, checks=CHECKS)
+
+
+# Self-service onboarding is off by default, so it is not in DOCUMENT; the fuzz
+# server turns it on and its two operations are fuzzed against their own document.
+onboarding_schema = schemathesis.openapi.from_dict(
+    build_document(ONBOARDING_ENDPOINTS), config=_fuzz_config()
+)
+
+
+@pytest.mark.slow
+@onboarding_schema.parametrize()
+def test_fuzz_onboarding_against_document(case: schemathesis.Case, fuzz_target: FuzzTarget) -> None:
     case.call_and_validate(base_url=fuzz_target.url, session=fuzz_target.session, checks=CHECKS)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lurkcoin.api import explorer_routes, fallbacks, logmask
+from lurkcoin.api import explorer_routes, fallbacks, logmask, onboarding_routes
 from lurkcoin.api.access import log_access, request_id_middleware
 from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.expiry_task import expiry_context
@@ -147,4 +147,5 @@ def create_app(
     if config.admin.accounts:
         add_console(app, config)
     explorer_routes.install(app, config)
+    onboarding_routes.install(app, config)
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -184,6 +185,11 @@ class JsonFields:
         self._by_fold: dict[str, list[str]] = {}
         for key in data:
             self._by_fold.setdefault(_fold(key), []).append(key)
+
+    def unknown(self, known: Iterable[str]) -> list[str]:
+        """The body's field names that match none of ``known`` (as the body spells them)."""
+        folded = {_fold(name) for name in known}
+        return [key for key in self._data if _fold(key) not in folded]
 
     def get(self, name: str) -> Any:
         """The raw value of field ``name`` (MISSING when absent).

@@ -59,6 +59,8 @@ TAGS = {
     "meta": "About the server and this document.",
     "explorer": "The public explorer (/api/): servers, transactions, rates; GET only, "
     "rate limited per client address, cacheable.",
+    "onboarding": "Self-service onboarding (/api/account_requests, when the operator enables "
+    "it): ask for a server account, then claim its token once an operator approves.",
 }
 
 
@@ -130,10 +132,12 @@ def _operation(endpoint: Endpoint, method: str) -> dict[str, Any]:
         media: dict[str, Any] = {"schema": endpoint.body}
         if endpoint.body_example is not None:
             media["example"] = endpoint.body_example
+        rules = endpoint.body_rules or (
+            (_BODY_FORMAT if endpoint.body_required else _OPTIONAL_BODY_FORMAT) + _FIELD_RULES
+        )
         operation["requestBody"] = {
             "required": endpoint.body_required,
-            "description": (_BODY_FORMAT if endpoint.body_required else _OPTIONAL_BODY_FORMAT)
-            + _FIELD_RULES,
+            "description": rules,
             "content": {JSON: media},
         }
     return operation

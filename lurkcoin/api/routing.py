@@ -53,6 +53,8 @@ class Endpoint:
     body: Schema | None = None
     body_required: bool = True  # False: an unusable body is ignored, never an error
     body_example: dict[str, Any] | None = None
+    # What the document says of the body's format; empty: the /v3 rules (lurkcoin.api.openapi).
+    body_rules: str = ""
     codes: tuple[str, ...] = ()  # the endpoint's own error codes
     parameters: tuple[str, ...] = ()  # names in the document's components/parameters
     # False keeps a served path out of the OpenAPI document (pages, /metrics).

@@ -15,6 +15,7 @@ from typing import NoReturn
 from lurkcoin import __version__
 from lurkcoin.bench import add_bench_parser, run_bench
 from lurkcoin.cli import commands, security
+from lurkcoin.cli.account_requests import add_account_request_commands
 from lurkcoin.cli.audit import add_audit_commands
 from lurkcoin.cli.commands import (
     CliError,
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     security.add_security_commands(sub, parents=[config_after])
     add_audit_commands(sub, parents=[config_after])
+    add_account_request_commands(sub, parents=[config_after])
     add_bench_parser(sub).set_defaults(run=_bench)
     return parser
 

@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 from lurkcoin.api.admin_passwords import warm_up
 from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.config import Config
-from lurkcoin.console import actions, downloads, pages
+from lurkcoin.console import actions, downloads, pages, requests
 from lurkcoin.console.guard import CONFIG_KEY, guard, login, login_page, logout
 from lurkcoin.console.guard import security_headers as console_headers
 from lurkcoin.core.fees import describe_fee
@@ -43,6 +43,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/transactions", pages.transactions_page),
     ("GET", "/transactions.csv", downloads.transactions_csv),
     ("GET", "/audit", pages.audit_page),
+    ("GET", "/requests", requests.requests_page),
+    ("POST", "/requests/{id}/approve", requests.approve),
+    ("POST", "/requests/{id}/refuse", requests.refuse),
     ("GET", "/backup", downloads.backup_page),
     ("GET", "/backup/lurkcoin-core.json", downloads.backup_json),
     ("GET", "/backup/lurkcoin.sqlite3", downloads.backup_sqlite),

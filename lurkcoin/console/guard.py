@@ -82,6 +82,7 @@ def render(
     """A page: its own context plus what every page shows (the user, the CSRF token)."""
     common = {
         "site": request.config_dict[CONFIG_KEY].server.name,
+        "onboarding": request.config_dict[CONFIG_KEY].onboarding.enabled,
         "user": request.get(USER),
         "role": request.get(ROLE),
         "csrf": request.get(CSRF, ""),

@@ -97,6 +97,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         "issued": ledger.issued(),
         "fees_collected": ledger.fees_collected(),
         "numbers": await ledger.dashboard(),
+        "requests_waiting": await ledger.account_requests_waiting(),
         "charts": [*_charts(month, "30 days"), *_charts(year, "365 days")],
         "month": list(reversed(month)),
         "year_total": sum(d.sent_count for d in year),

@@ -46,6 +46,14 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ERR_INVALIDPARAMETER": (400, "Invalid query parameters."),
     "ERR_NOTFOUND": (404, "Not found."),
     "ERR_RATELIMITED": (429, "Too many requests. Try again later."),
+    # Self-service onboarding (/api/account_requests).
+    "ERR_ALREADYREQUESTED": (409, "An account with that name is already requested."),
+    "ERR_REQUESTNOTFOUND": (404, "No account request with that id and secret."),
+    "ERR_REQUESTPENDING": (409, "The request is waiting for an operator; try again later."),
+    "ERR_REQUESTREFUSED": (409, "The request was refused."),
+    "ERR_ALREADYCLAIMED": (410, "The token of this request was already claimed."),
+    "ERR_CLAIMEXPIRED": (410, "The claim expired; ask the operator for a token."),
+    "ERR_QUEUEFULL": (503, "Too many account requests are waiting; try again later."),
 }
 
 # An unknown code is a bug on our side, so it is reported like an internal error.

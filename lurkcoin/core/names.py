@@ -58,3 +58,30 @@ def clean_username(name: str) -> str:
 def username_too_long(cleaned: str) -> bool:
     """Whether a cleaned user name is over the reference's 48-code-point limit."""
     return len(cleaned) > MAX_USERNAME_LENGTH
+
+
+# A requested server name (self-service onboarding): short enough to show
+# anywhere, and what the uid rule can tell apart from every other name.
+MAX_SERVER_NAME_LENGTH = 64
+
+
+def server_name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a new server's name, or None if nothing is.
+
+    The rule every server is created by (a uid with a letter or digit), plus
+    what a name typed by a stranger needs: printable, no spaces around it, no
+    ":" (HTTP Basic logins cannot carry it) and at most 64 code points.
+    """
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_SERVER_NAME_LENGTH:
+        return f"at most {MAX_SERVER_NAME_LENGTH} characters, got {len(name)}"
+    if not name.isprintable():
+        return "only printable characters (no control characters or line breaks)"
+    if name != name.strip():
+        return "no spaces at the start or end"
+    if ":" in name:
+        return "no ':' (a login cannot carry it)"
+    if not server_uid(name).strip("_"):
+        return "needs at least one letter or digit (a-z, 0-9)"
+    return None

@@ -41,6 +41,7 @@ from lurkcoin.ledger.cache import ServerCache
 from lurkcoin.ledger.console import ConsoleMixin
 from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.explorer import Explorer
+from lurkcoin.ledger.onboarding import OnboardingMixin
 from lurkcoin.ledger.outbox import WebhookOutbox
 from lurkcoin.ledger.pay_order import (
     PaymentDraft,
@@ -89,7 +90,7 @@ def _now() -> int:
     return int(time.time())
 
 
-class Ledger(ConsoleMixin):
+class Ledger(ConsoleMixin, OnboardingMixin):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.rules = Rules(
