@@ -93,6 +93,20 @@ class LedgerSection:
 
 
 @dataclass
+class BackupSection:
+    # Folder the server writes its scheduled backups to; "" (the default) takes none.
+    directory: str = _setting("", may_be_empty=True)
+    # Time from one backup to the next: "6h", "1d", "30m", "45s" or seconds.
+    interval: str = _setting("1d", duration=True, nonzero=True)
+    # Verified copies kept; the oldest beyond that are removed.
+    keep: int = _setting(7, low=1)
+
+    @property
+    def interval_seconds(self) -> int:
+        return parse_duration(self.interval)
+
+
+@dataclass
 class ExchangeSection:
     formula: str = _setting("integral", choices=("integral", "reference"))
     # Written in lurkcoins, held in cents.
@@ -175,6 +189,7 @@ class Config:
     database: DatabaseSection = field(default_factory=DatabaseSection)
     exchange: ExchangeSection = field(default_factory=ExchangeSection)
     ledger: LedgerSection = field(default_factory=LedgerSection)
+    backup: BackupSection = field(default_factory=BackupSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     admin: AdminSection = field(default_factory=AdminSection)
@@ -311,8 +326,8 @@ def _check_entries(rules: Mapping[str, Any], value: Any) -> None:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
-    if rules.get("duration"):
-        parse_duration(value)
+    if rules.get("duration") and parse_duration(value) <= 0 and rules.get("nonzero"):
+        raise ValueError("must be longer than 0 seconds")
     if rules.get("roles"):
         for user, role in value.items():
             if role not in ADMIN_ROLES:

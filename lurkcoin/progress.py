@@ -52,7 +52,7 @@ class Progress:
         """``count`` more units of the current step are done."""
         with self._lock:
             self._done += count
-            self._draw()
+            self._draw(force=self._total is not None and self._done >= self._total)
 
     def update(self, done: int, total: int | None = None) -> None:
         """The current step has ``done`` units done (of ``total``, when it changed)."""
