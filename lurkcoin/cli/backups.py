@@ -10,10 +10,12 @@ report as JSON (shape in the README); its exit status is the same either way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from lurkcoin.cli.commands import STDIO, CliError, describe, print_json
@@ -64,10 +66,25 @@ async def backup(ledger: Ledger, args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C during a blocking read ends the command (status 130).
+
+    asyncio.run's own SIGINT handler only cancels the main task, which a
+    read blocked in the kernel never notices: Python's handler raises at once.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _read_text(name: str) -> str:
     try:
         if name == STDIO:
-            return sys.stdin.read()
+            with _interruptible():
+                return sys.stdin.read()
         return Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read {name}: {exc.strerror}") from None
@@ -106,19 +123,23 @@ async def export(ledger: Ledger, args: argparse.Namespace) -> int:
     with Progress() as progress:
         if progress.enabled:  # counting costs a scan of the history index: only for people
             progress.phase("exporting", await ledger.export_size(), "transactions")
-        parts = ledger.export_backup_parts(progress=progress.advance)
-        if args.file == STDIO:
-            async for part in parts:
-                sys.stdout.write(part)
-            sys.stdout.flush()
-            return 0
-
-        async def write(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as out:
+        # aclosing: a failed write (a closed pipe, a full disk) ends the
+        # snapshot's read transaction here, not in the event loop's shutdown.
+        async with contextlib.aclosing(
+            ledger.export_backup_parts(progress=progress.advance)
+        ) as parts:
+            if args.file == STDIO:
                 async for part in parts:
-                    out.write(part)
+                    sys.stdout.write(part)
+                sys.stdout.flush()
+                return 0
 
-        await _replace_atomically(args.file, write)
+            async def write(tmp: str) -> None:
+                with open(tmp, "w", encoding="utf-8") as out:
+                    async for part in parts:
+                        out.write(part)
+
+            await _replace_atomically(args.file, write)
     print(f"Exported {len(ledger.servers())} servers to {args.file}.")
     return 0
 
