@@ -16,7 +16,7 @@ import sqlite3
 import time
 from decimal import Decimal
 from functools import partial
-from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple, TypeVar
+from typing import Any, AsyncGenerator, Callable, Iterable, NamedTuple, TypeVar
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
@@ -610,7 +610,7 @@ class Ledger(ConsoleMixin):
 
     async def export_backup_parts(
         self, batch: int = 2000, progress: Callable[[int], None] | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """The same backup in pieces of at most ``batch`` transactions, from one snapshot.
 
         Histories and pending queues are read in keyset pages, so memory stays
