@@ -150,7 +150,14 @@ async def take_backup(
                 + (f" (and {more} more)" if more > 0 else "")
             )
         size = partial.stat().st_size
-        removed = await asyncio.to_thread(_keep, partial, final, keep)
+        keeping = asyncio.ensure_future(asyncio.to_thread(_keep, partial, final, keep))
+        try:
+            removed = await asyncio.shield(keeping)
+        except asyncio.CancelledError:
+            # A shutdown: the rename and the pruning take a moment, and once
+            # finished the folder holds exactly the copies it should.
+            await keeping
+            raise
     except sqlite3.Error as exc:
         raise BackupFailed(f"the copy could not be made or read: {exc}") from None
     except OSError as exc:
