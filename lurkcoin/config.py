@@ -93,6 +93,20 @@ class LedgerSection:
 
 
 @dataclass
+class BackupSection:
+    # Folder the server writes its scheduled backups to; "" (the default) takes none.
+    directory: str = _setting("", may_be_empty=True)
+    # Time from one backup to the next: "6h", "1d", "30m", "45s" or seconds.
+    interval: str = _setting("1d", duration=True, nonzero=True)
+    # Verified copies kept; the oldest beyond that are removed.
+    keep: int = _setting(7, low=1)
+
+    @property
+    def interval_seconds(self) -> int:
+        return parse_duration(self.interval)
+
+
+@dataclass
 class ExchangeSection:
     formula: str = _setting("integral", choices=("integral", "reference"))
     # Written in lurkcoins, held in cents.
@@ -192,6 +206,7 @@ class Config:
     database: DatabaseSection = field(default_factory=DatabaseSection)
     exchange: ExchangeSection = field(default_factory=ExchangeSection)
     ledger: LedgerSection = field(default_factory=LedgerSection)
+    backup: BackupSection = field(default_factory=BackupSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     admin: AdminSection = field(default_factory=AdminSection)

@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from lurkcoin.api import explorer_routes, fallbacks, logmask, onboarding_routes
 from lurkcoin.api.access import log_access, request_id_middleware
 from lurkcoin.api.app_keys import LEDGER_KEY
+from lurkcoin.api.backup_task import backup_context
 from lurkcoin.api.expiry_task import expiry_context
 from lurkcoin.api.metrics import install_metrics, metrics_context
 from lurkcoin.api.replies import failure
@@ -140,6 +141,7 @@ def create_app(
     app.cleanup_ctx.append(_maintenance_context)
     app.cleanup_ctx.append(metrics_context)
     app.cleanup_ctx.append(expiry_context)
+    app.cleanup_ctx.append(backup_context)
     app.cleanup_ctx.extend(extra_contexts)
     add_endpoints(app, ENDPOINTS)
     if config.api.min_version <= 2:

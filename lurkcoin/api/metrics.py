@@ -4,8 +4,8 @@ Requests (per route, method and status) and their latency, payments by
 result and API errors by code, the writer's group-commit batch sizes and
 COMMIT (fsync) latency, webhook deliveries by outcome, the outbox depth and
 its oldest due row, pending transactions and the oldest, login-throttle
-blocks, database size, whether writes are failing, and the process
-(memory, CPU, open files).
+blocks, database size, whether writes are failing, scheduled backups (when
+on), and the process (memory, CPU, open files).
 
 Every app has its own registry, so several servers in one process (tests)
 never mix their numbers. Values kept elsewhere (the Ledger's, the throttle's
@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 
 from lurkcoin.api.access import elapsed, error_code
 from lurkcoin.api.app_keys import LEDGER_KEY
+from lurkcoin.api.backup_task import BACKUPS_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY
 from lurkcoin.ledger import Ledger
 from lurkcoin.webhooks.dispatcher import DISPATCHER_KEY
@@ -173,6 +174,41 @@ class _StateCollector(Collector):
             count = dispatcher.outcomes[outcome] if dispatcher is not None else 0
             deliveries.add_metric([outcome], count)
         yield deliveries
+        yield from self._backups()
+
+    def _backups(self) -> Iterator[Metric]:
+        """Only while scheduled backups are on ([backup] directory)."""
+        state = self.app.get(BACKUPS_KEY)
+        if state is None:
+            return
+        runs = CounterMetricFamily(
+            "lurkcoin_backups",
+            "Scheduled backups by outcome: ok (copied and checked clean) or failed.",
+            labels=["outcome"],
+        )
+        runs.add_metric(["ok"], state.succeeded)
+        runs.add_metric(["failed"], state.failed)
+        yield runs
+        yield GaugeMetricFamily(
+            "lurkcoin_backup_last_failed",
+            "1 when the latest scheduled backup failed (the log says why).",
+            1 if state.last_failed else 0,
+        )
+        yield GaugeMetricFamily(
+            "lurkcoin_backup_last_success_timestamp_seconds",
+            "Unix time the latest verified backup was started (0: none since the server started).",
+            state.last_success_at or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "lurkcoin_backup_last_duration_seconds",
+            "Time the latest verified backup took, copy and check.",
+            state.last_seconds,
+        )
+        yield GaugeMetricFamily(
+            "lurkcoin_backup_last_size_bytes",
+            "Size of the latest verified backup file.",
+            state.last_bytes,
+        )
 
     def _backlog(self) -> Iterator[Metric]:
         backlog, now = self.backlog, time.time()

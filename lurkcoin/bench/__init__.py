@@ -118,6 +118,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from lurkcoin.bench.report import render_text
     from lurkcoin.bench.runner import Options, bench
     from lurkcoin.bench.server import BenchError
+    from lurkcoin.cli.exit_codes import ExitCode
 
     opts = Options(
         scenario=args.scenario,
@@ -137,9 +138,9 @@ def run_bench(args: argparse.Namespace) -> int:
         result = asyncio.run(bench(opts))
     except BenchError as exc:
         print(f"lurkcoin: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.CANNOT_RUN
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(render_text(result), end="")
-    return 0 if result["ok"] else 1
+    return ExitCode.OK if result["ok"] else ExitCode.PROBLEMS_FOUND

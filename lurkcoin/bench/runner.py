@@ -44,7 +44,11 @@ from lurkcoin.bench.server import (
     run_check,
 )
 from lurkcoin.core.money import format_balance
+from lurkcoin.progress import Progress
 from lurkcoin.store.prefill import prefill, transaction_count
+
+# Transactions per prefill transaction: a progress update every second or so.
+PREFILL_CHUNK = 250_000
 
 
 @dataclass
@@ -185,13 +189,18 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
             f"{opts.prefill_pending:,} pending"
         )
         ring = await ring_ids(server.database, accounts)
-        filled = prefill(
-            str(server.database),
-            ring,
-            opts.prefill_transactions,
-            opts.prefill_pending,
-            progress=lambda done, total: say(f"  {done:,} / {total:,}"),
-        )
+        with Progress() as progress:
+            progress.phase(
+                "prefilling", opts.prefill_transactions + opts.prefill_pending, "transactions"
+            )
+            filled = prefill(
+                str(server.database),
+                ring,
+                opts.prefill_transactions,
+                opts.prefill_pending,
+                chunk=PREFILL_CHUNK,
+                progress=progress.update,
+            )
         prefilled = {
             "transactions": filled.transactions,
             "pending": filled.pending,

@@ -1,7 +1,8 @@
 """The ``lurkcoin`` command: run the server and administer the ledger.
 
 Bad input never ends in a traceback: it is one ``lurkcoin: error: ...`` line
-on stderr and exit status 2 (1 when ``check`` finds a broken invariant).
+on stderr and exit status 2. Every exit status is one of
+lurkcoin.cli.exit_codes (1 when ``check`` finds a broken invariant).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import argparse
 import os
 import sqlite3
 import sys
+import traceback
 from typing import NoReturn
 
 from lurkcoin import __version__
 from lurkcoin.bench import add_bench_parser, run_bench
-from lurkcoin.cli import commands, security
+from lurkcoin.cli import backups, commands, security
 from lurkcoin.cli.account_requests import add_account_request_commands
 from lurkcoin.cli.audit import add_audit_commands
 from lurkcoin.cli.commands import (
@@ -25,6 +27,7 @@ from lurkcoin.cli.commands import (
     fee_arg,
     target_balance_arg,
 )
+from lurkcoin.cli.exit_codes import ExitCode, epilog
 from lurkcoin.config import Config, ConfigError, config_file, load_config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import SchemaTooNew
@@ -46,7 +49,11 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="A lurkcoinV3 payment server and its admin tools.")
+    parser = _Parser(
+        prog=PROG,
+        description="A lurkcoinV3 payment server and its admin tools.",
+        epilog=epilog().replace("`", ""),
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     config_help = "TOML config file (default: $LURKCOIN_CONFIG, else ./lurkcoin.toml if present)"
     parser.add_argument("--config", metavar="PATH", help=config_help)
@@ -97,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--webhook", metavar="URL", help="URL told about incoming payments")
 
-    command("list-servers", commands.list_servers, "list the server accounts")
+    json_help = "print the result as JSON (see the README for its shape)"
+    p = command("list-servers", commands.list_servers, "list the server accounts")
+    p.add_argument("--json", action="store_true", help=json_help)
 
     p = command(
         "adjust",
@@ -147,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     signing.add_argument("--unsigned", action="store_true", help="stop signing deliveries")
 
-    command("webhooks", commands.list_webhooks, "show the webhook delivery state of every server")
+    p = command(
+        "webhooks", commands.list_webhooks, "show the webhook delivery state of every server"
+    )
+    p.add_argument("--json", action="store_true", help=json_help)
 
     p = command(
         "delete-server",
@@ -158,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "import",
-        commands.import_,
+        backups.import_,
         "import a lurkcoin-core backup (JSON; '-' reads stdin)",
         creates_database=True,
     )
@@ -166,19 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "export",
-        commands.export,
+        backups.export,
         "export every server as a lurkcoin-core backup (JSON; '-' writes stdout)",
     )
     p.add_argument("file", metavar="FILE")
 
     p = command(
-        "backup", commands.backup, "copy the live database to DEST (safe while the server runs)"
+        "backup", backups.backup, "copy the live database to DEST (safe while the server runs)"
     )
     p.add_argument("dest", metavar="DEST")
 
-    command(
-        "check", commands.check, "check the ledger's invariants; exit status 1 if one is broken"
+    p = command(
+        "check", backups.check, "check the ledger's invariants; exit status 1 if one is broken"
     )
+    p.add_argument("--json", action="store_true", help=json_help)
 
     p = command(
         "expire-pending",
@@ -188,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="only list what would expire now")
 
     security.add_security_commands(sub, parents=[config_after])
-    add_audit_commands(sub, parents=[config_after])
+    add_audit_commands(sub, parents=[config_after], json_help=json_help)
     add_account_request_commands(sub, parents=[config_after])
     add_bench_parser(sub).set_defaults(run=_bench)
     return parser
@@ -205,7 +218,7 @@ def _bench(config: Config, args: argparse.Namespace) -> int:
     return run_bench(args)  # it starts or reaches its own server
 
 
-def _fail(message: str, status: int = 2) -> int:
+def _fail(message: str, status: int = ExitCode.CANNOT_RUN) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return status
 
@@ -214,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version or a usage error, already printed
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else ExitCode.CANNOT_RUN
     try:
         # Warnings wait for `serve` to set up logging as [logging] says.
         with hold_records("lurkcoin.config") as warnings:
@@ -235,9 +248,17 @@ def main(argv: list[str] | None = None) -> int:
     except (SchemaTooNew, sqlite3.Error) as exc:
         return _fail(f"database {config.database.path}: {exc}")
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # Whoever read our output went away (lurkcoin export - | head): nothing to
         # report; point stdout at /dev/null so the interpreter's final flush is quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return ExitCode.OUTPUT_CLOSED
+    except OSError as exc:  # a file or the disk failed under a command
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
+    except Exception:
+        # A bug: the traceback is what a report of it needs, and the status
+        # must not look like "the check found a problem" (1).
+        traceback.print_exc()
+        return ExitCode.INTERNAL_ERROR

@@ -1,4 +1,4 @@
-"""The operator's commands that work on the ledger: accounts, backups and the invariant check.
+"""The operator's commands that work on the ledger's accounts (backups and the check: backups.py).
 
 Each command is ``async def command(ledger, args) -> int`` run on a freshly
 opened Ledger (see ``run``); problems are raised as CliError and become one
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import json
 import shlex
-import sys
-import tempfile
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from lurkcoin.cli.exit_codes import ExitCode
 from lurkcoin.config import Config
 from lurkcoin.core.errors import ERRORS, LurkcoinError
 from lurkcoin.core.fees import MAX_FEE_BPS, describe_fee
@@ -30,7 +29,7 @@ from lurkcoin.core.money import (
 from lurkcoin.ledger.accounts import MAX_OPERATOR_AMOUNT
 from lurkcoin.ledger.engine import Ledger
 from lurkcoin.models import Server
-from lurkcoin.webhooks.status import render_delivery_states
+from lurkcoin.webhooks.status import delivery_state_json, render_delivery_states
 
 Command = Callable[[Ledger, argparse.Namespace], Awaitable[int]]
 # The CLI's subcommand registry. A string: argparse._SubParsersAction is generic
@@ -44,7 +43,7 @@ FIRST_SERVER_HINT = "create-server NAME --balance 1000"
 class CliError(Exception):
     """Bad input or a refused operation: one line for the operator, then ``status``."""
 
-    def __init__(self, message: str, status: int = 2) -> None:
+    def __init__(self, message: str, status: int = ExitCode.CANNOT_RUN) -> None:
         super().__init__(message)
         self.status = status
 
@@ -166,8 +165,32 @@ async def create_server(ledger: Ledger, args: argparse.Namespace) -> int:
     return 0
 
 
+def print_json(document: object) -> None:
+    """A ``--json`` result on stdout (its shape is documented in the README)."""
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _server_json(s: Server) -> dict[str, object]:
+    return {
+        "name": s.name,
+        "uid": s.uid,
+        "balance_cents": s.balance,
+        "target_balance_cents": s.target_balance,
+        "webhook_url": s.webhook_url,
+        "created_at": s.created_at,
+    }
+
+
 async def list_servers(ledger: Ledger, args: argparse.Namespace) -> int:
     servers = ledger.servers()
+    if args.json:
+        print_json(
+            {
+                "servers": [_server_json(s) for s in servers],
+                "circulating_cents": sum(s.balance for s in servers),
+            }
+        )
+        return 0
     if not servers:
         print(f"No servers yet; create one with: lurkcoin {FIRST_SERVER_HINT}")
         return 0
@@ -263,6 +286,9 @@ async def set_webhook(ledger: Ledger, args: argparse.Namespace) -> int:
 
 async def list_webhooks(ledger: Ledger, args: argparse.Namespace) -> int:
     states = await ledger.outbox.delivery_states()
+    if args.json:
+        print_json({"webhooks": [delivery_state_json(s) for s in states]})
+        return 0
     print(render_delivery_states(states) if states else "No webhooks configured.")
     return 0
 
@@ -287,106 +313,7 @@ async def delete_server(ledger: Ledger, args: argparse.Namespace) -> int:
     return 0
 
 
-# -- backups and checks -----------------------------------------------------------
-
-
-async def _replace_atomically(dest: str, write: Callable[[str], Awaitable[None]]) -> None:
-    """Write through a temporary file beside ``dest``, then rename it into place.
-
-    A failed or interrupted run never leaves a half-written file under ``dest``,
-    and the file is created readable by its owner only (it holds token hashes).
-    """
-    target = Path(dest)
-    if target.is_dir():
-        raise CliError(f"{dest} is a directory; give a file name")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise CliError(f"cannot write {dest}: {exc.strerror}") from None
-    os.close(fd)
-    try:
-        await write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-async def backup(ledger: Ledger, args: argparse.Namespace) -> int:
-    async def copy(tmp: str) -> None:
-        await ledger.backup_to(tmp)
-
-    await _replace_atomically(args.dest, copy)
-    print(
-        f"Backed up {Path(ledger.config.database.path).resolve()} to {args.dest} "
-        f"({len(ledger.servers())} servers)."
-    )
-    return 0
-
-
-def _read_text(name: str) -> str:
-    try:
-        if name == STDIO:
-            return sys.stdin.read()
-        return Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot read {name}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CliError(f"{name}: not a UTF-8 text file") from None
-
-
-async def import_(ledger: Ledger, args: argparse.Namespace) -> int:
-    text = _read_text(args.file)
-    try:
-        # The ledger parses the JSON itself, keeping every amount exact.
-        report = await ledger.import_backup(text)
-    except LurkcoinError as err:
-        raise CliError(f"{args.file}: {describe(err)}; nothing was imported") from None
-    print(
-        f"Imported {report.servers_created} servers ({report.servers_skipped} already "
-        f"present) and {report.transactions_created} transactions "
-        f"({report.pending} pending) from {args.file}."
-    )
-    return 0
-
-
-async def export(ledger: Ledger, args: argparse.Namespace) -> int:
-    text = await ledger.export_backup()
-    if args.file == STDIO:
-        sys.stdout.write(text)
-        return 0
-
-    async def write(tmp: str) -> None:
-        Path(tmp).write_text(text, encoding="utf-8")
-
-    await _replace_atomically(args.file, write)
-    print(f"Exported {len(ledger.servers())} servers to {args.file}.")
-    return 0
-
-
-async def check(ledger: Ledger, args: argparse.Namespace) -> int:
-    report = await ledger.check()
-    print(f"Servers: {len(ledger.servers())}")
-    print(f"Money in circulation: {format_balance(report.circulating)}")
-    print(f"Exchange fees collected: {format_balance(report.fees_collected)}")
-    print(f"Failed refunds: {len(report.failed_refunds) or 'none'}")
-    for t in report.failed_refunds:
-        print(
-            f"  - {t.id}: {format_balance(t.amount)} from {t.source}@{t.source_server} "
-            f"to {t.target}@{t.target_server}: {t.refund_failed}"
-        )
-    print(f"Audit log: {report.audit_entries} entries")
-    print(f"Problems: {len(report.problems) or 'none'}")
-    for problem in report.problems:
-        print(f"  - {problem}")
-    if not report.ok:
-        raise CliError(
-            f"the ledger breaks {len(report.problems)} invariant"
-            f"{'s' if len(report.problems) != 1 else ''} (see above)",
-            status=1,
-        )
-    print("OK: every invariant holds.")
-    return 0
+# -- pending expiry ---------------------------------------------------------------
 
 
 async def expire_pending(ledger: Ledger, args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ from lurkcoin.api.listeners import (
 )
 from lurkcoin.api.throttle import parse_networks
 from lurkcoin.cli.commands import FIRST_SERVER_HINT, CliError
+from lurkcoin.cli.exit_codes import ExitCode
 from lurkcoin.config import Config
 from lurkcoin.ledger import DISK_FULL, Ledger
 from lurkcoin.logs import LogSetup, configure_logging
@@ -149,5 +150,5 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     try:
         asyncio.run(_run(config, banner, logs))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
-        return 130
-    return 0
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK

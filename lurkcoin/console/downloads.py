@@ -8,6 +8,7 @@ SQLite's online backup into a temporary file and sent in chunks.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -110,8 +111,10 @@ async def backup_page(request: web.Request) -> web.StreamResponse:
 async def backup_json(request: web.Request) -> web.StreamResponse:
     """lurkcoin-core's backup format; `lurkcoin import` (or lurkcoin-core) reads it back."""
     response = await _attachment(request, f"lurkcoin-backup-{_stamp()}.json", "application/json")
-    async for part in ledger_of(request).export_backup_parts():
-        await response.write(part.encode("utf-8"))
+    # aclosing: a client that goes away mid-download ends the snapshot at once.
+    async with contextlib.aclosing(ledger_of(request).export_backup_parts()) as parts:
+        async for part in parts:
+            await response.write(part.encode("utf-8"))
     await response.write_eof()
     return response
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,8 @@ from lurkcoin.models import Server, Transaction, TransactionStatus
 from lurkcoin.store.writes import WriteTx
 
 IMPORT_REASON = "imported from a lurkcoin-core backup"
+# Rows between two progress reports of an import (a report costs a lock and a clock read).
+PROGRESS_EVERY = 256
 _TXN_KEYS = (
     "id",
     "source",
@@ -190,10 +193,28 @@ def _same_server(existing: Server, record: _ServerRecord) -> bool:
 
 
 def import_records(
-    tx: WriteTx, records: list[_ServerRecord], transactions: dict[str, Transaction], now: int
+    tx: WriteTx,
+    records: list[_ServerRecord],
+    transactions: dict[str, Transaction],
+    now: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """The writer operation: create servers, then transactions, history and queues."""
+    """The writer operation: create servers, then transactions, history and queues.
+
+    ``progress(rows_done, rows_total)``: servers, transactions and history rows.
+    """
     report = ImportReport()
+    total = len(records) + len(transactions) + sum(len(set(r.history)) for r in records)
+    done = 0
+
+    def step(rows: int = 1) -> None:
+        nonlocal done
+        done += rows
+        if progress is not None and (done % PROGRESS_EVERY == 0 or done >= total):
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
     ids: dict[str, int] = {}
     created: set[str] = set()
     for record in records:
@@ -205,6 +226,7 @@ def import_records(
                 )
             report.servers_skipped += 1
             ids[record.name] = existing.id
+            step()
             continue
         server = accounts.create_server(
             tx,
@@ -219,6 +241,7 @@ def import_records(
         ids[record.name] = server.id
         created.add(record.name)
         report.servers_created += 1
+        step()
 
     pending_at: dict[str, int] = {}
     for record in records:
@@ -236,6 +259,7 @@ def import_records(
     seqs: dict[str, int] = {}
     for txn_id in dict.fromkeys(order):
         t = transactions[txn_id]
+        step()
         already = tx.transaction_by_id(txn_id)
         if already is not None:
             seqs[txn_id] = already.seq
@@ -251,9 +275,10 @@ def import_records(
         report.transactions_created += 1
         report.pending += status == "pending"
     for record in records:
-        if record.name not in created:
-            continue
         history = list(dict.fromkeys(record.history))  # newest first
+        if record.name not in created:
+            step(len(history))
+            continue
         for index, txn_id in enumerate(history):
             tx.add_history(
                 ids[record.name],
@@ -261,6 +286,7 @@ def import_records(
                 transactions[txn_id].time,
                 pos=len(history) - index,
             )
+            step()
     return report
 
 
@@ -286,15 +312,6 @@ def transaction_json(t: Transaction) -> str:
     )
 
 
-def server_json(server: Server, history: list[Transaction], pending: list[Transaction]) -> str:
-    """One server record; the token is exported as its hash, never in clear."""
-    return (
-        server_json_head(server)
-        + ",".join(transaction_json(t) for t in history)
-        + server_json_tail(server, pending)
-    )
-
-
 def server_json_head(server: Server) -> str:
     """A server record up to its history's first transaction (to stream the history)."""
     return (
@@ -306,10 +323,14 @@ def server_json_head(server: Server) -> str:
     )
 
 
-def server_json_tail(server: Server, pending: list[Transaction]) -> str:
-    """The rest of a server record after its history's last transaction."""
+def server_json_pending_start() -> str:
+    """Between a server's history and its pending transactions (to stream both)."""
+    return '],"pending_transactions":['
+
+
+def server_json_tail(server: Server) -> str:
+    """The rest of a server record after its last pending transaction."""
     parts = [
-        '"pending_transactions":[' + ",".join(transaction_json(t) for t in pending) + "]",
         '"token":""',
         f'"token_sha256":{json.dumps(server.token_hash.hex() if server.token_hash else "")}',
         f'"webhook_url":{json.dumps(server.webhook_url or "")}',

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import audit, payments
 from lurkcoin.ledger.audit import Actor, ChainBreak
+from lurkcoin.ledger.check import rollup_messages
 from lurkcoin.models import AdminSession, AuditEntry, DailyTotals, Server, Transaction
 from lurkcoin.store import console as sql
 from lurkcoin.store.rows import transaction_from_row
@@ -252,11 +253,7 @@ class ConsoleMixin:
 
     async def rollup_problems(self) -> list[str]:
         """The invariant check's part: rollup rows that disagree with the transactions."""
-        return [
-            f"daily rollup of {'all servers' if sid == 0 else f'server #{sid}'} on day {day} "
-            "does not match its transactions"
-            for sid, day in await sql.rollup_differences(self._reader())
-        ]
+        return rollup_messages(await sql.rollup_differences(self._reader()))
 
 
 def _need_reason(reason: str) -> None:

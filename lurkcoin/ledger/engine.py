@@ -14,14 +14,12 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple, TypeVar
+from typing import Any, AsyncGenerator, Callable, Iterable, NamedTuple, TypeVar
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
-from lurkcoin.core.money import format_balance
 from lurkcoin.core.names import clean_username, server_uid
 from lurkcoin.core.urls import normalise_webhook_url
 from lurkcoin.ledger import accounts, batches, credentials, payments
@@ -33,11 +31,13 @@ from lurkcoin.ledger.backup import (
     import_records,
     parse_backup,
     server_json_head,
+    server_json_pending_start,
     server_json_tail,
     transaction_json,
 )
 from lurkcoin.ledger.batches import MAX_BATCH_PAYMENTS, BatchItem
 from lurkcoin.ledger.cache import ServerCache
+from lurkcoin.ledger.check import CheckReport, check_reader
 from lurkcoin.ledger.console import ConsoleMixin
 from lurkcoin.ledger.credentials import KEY_PREFIX, new_api_key
 from lurkcoin.ledger.explorer import Explorer
@@ -68,22 +68,6 @@ class WebhookChange(NamedTuple):
 
     url: str | None
     new_secret: str | None
-
-
-@dataclass
-class CheckReport:
-    """The invariant check: ``ok`` is False when money was lost or created."""
-
-    problems: list[str] = field(default_factory=list)
-    failed_refunds: list[Transaction] = field(default_factory=list)
-    circulating: int = 0
-    # The fee account's balance: exchange fees taken, less those refunded.
-    fees_collected: int = 0
-    audit_entries: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 def _now() -> int:
@@ -602,8 +586,17 @@ class Ledger(ConsoleMixin, OnboardingMixin):
 
     # -- backups ---------------------------------------------------------------
 
-    async def import_backup(self, data: Any, *, actor: Actor | None = None) -> ImportReport:
-        """Import a lurkcoin-core backup (parsed list, or its JSON text): all or nothing."""
+    async def import_backup(
+        self,
+        data: Any,
+        *,
+        actor: Actor | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
+        """Import a lurkcoin-core backup (parsed list, or its JSON text): all or nothing.
+
+        ``progress(rows_done, rows_total)`` is called from the writer's thread.
+        """
         if isinstance(data, (str, bytes)):
             try:
                 data = json.loads(data, parse_float=Decimal, parse_constant=_no_constants)
@@ -611,25 +604,34 @@ class Ledger(ConsoleMixin, OnboardingMixin):
                 raise BackupError(f"not valid JSON: {exc}") from None
         records, transactions = parse_backup(data)
         return await self.change(
-            lambda tx: import_records(tx, records, transactions, _now()),
+            lambda tx: import_records(tx, records, transactions, _now(), progress),
             action="import",
             actor=actor,
             detail=dataclasses.asdict,
         )
 
-    async def backup_to(self, path: str) -> None:
-        """A consistent copy of the live database file at ``path`` (SQLite's online backup)."""
-        await self.store.backup_to(path)
+    async def backup_to(
+        self, path: str, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """A consistent copy of the live database file at ``path`` (SQLite's online backup).
+
+        Payments go on meanwhile; ``progress(pages_done, pages_total)`` is
+        called from a worker thread.
+        """
+        await self.store.backup_to(path, progress)
 
     async def export_backup(self) -> str:
         """Every live server in the lurkcoin-core backup format, as JSON text."""
         return "".join([part async for part in self.export_backup_parts()])
 
-    async def export_backup_parts(self, batch: int = 2000) -> AsyncIterator[str]:
+    async def export_backup_parts(
+        self, batch: int = 2000, progress: Callable[[int], None] | None = None
+    ) -> AsyncGenerator[str, None]:
         """The same backup in pieces of at most ``batch`` transactions, from one snapshot.
 
-        Memory stays flat however long a history is (the console streams this);
-        only a server's pending queue is read whole.
+        Histories and pending queues are read in keyset pages, so memory stays
+        flat however long they are (the console and ``lurkcoin export`` stream
+        this). ``progress(n)`` is told of each piece's ``n`` transactions.
         """
         async with self._reader().snapshot() as snap:
             first = True
@@ -643,66 +645,39 @@ class Ledger(ConsoleMixin, OnboardingMixin):
                         yield ("," if before is not None else "") + ",".join(
                             transaction_json(t) for t in page
                         )
+                        if progress is not None:
+                            progress(len(page))
                     if len(page) < batch:
                         break
                     before = page[-1].seq
-                yield server_json_tail(server, await snap.pending(server.id))
+                yield server_json_pending_start()
+                after = 0
+                while True:
+                    page = await snap.pending(server.id, batch, after_seq=after)
+                    if page:
+                        yield ("," if after else "") + ",".join(transaction_json(t) for t in page)
+                        if progress is not None:
+                            progress(len(page))
+                    if len(page) < batch:
+                        break
+                    after = page[-1].seq
+                yield server_json_tail(server)
             yield "[\n\n]\n" if first else "\n]\n"
+
+    async def export_size(self) -> int:
+        """About how many transactions an export writes now (for its progress)."""
+        return await self._reader().export_rows()
 
     # -- invariants -------------------------------------------------------------
 
-    async def check(self) -> CheckReport:
-        totals = await self._reader().totals(self.store.issuance_id, self.store.fees_id)
-        report = CheckReport(failed_refunds=totals.failed_refunds)
-        for uid, stored, summed in totals.balance_mismatches:
-            report.problems.append(
-                f"{uid}: stored balance {format_balance(stored)} but its entries sum to "
-                f"{format_balance(summed)}"
-            )
-        if totals.entries_total != 0:
-            report.problems.append(
-                f"ledger entries sum to {format_balance(totals.entries_total)}, not zero"
-            )
-        if totals.balances_total != 0:
-            report.problems.append(
-                f"balances (with issuance) sum to {format_balance(totals.balances_total)}, not zero"
-            )
-        for uid, balance in totals.negative_balances:
-            report.problems.append(f"{uid}: negative balance {format_balance(balance)}")
-        if totals.unbalanced_postings:
-            report.problems.append(
-                f"{totals.unbalanced_postings} postings whose entries do not sum to zero"
-            )
-        for txn_id in totals.misposted_transactions:
-            report.problems.append(
-                f"transaction {txn_id}: its entries are not its source paying its target"
-            )
-        for adjustment_id in totals.misposted_adjustments:
-            report.problems.append(
-                f"adjustment #{adjustment_id}: its entries do not match its amount"
-            )
-        if totals.orphan_entries:
-            report.problems.append(
-                f"{totals.orphan_entries} entries belong to no transaction or adjustment"
-            )
-        for txn_id in totals.unrefunded_rejections:
-            report.problems.append(
-                f"transaction {txn_id}: rejected, but neither refunded nor marked failed"
-            )
-        for txn_id in totals.broken_refunds:
-            report.problems.append(
-                f"transaction {txn_id}: its refund link does not lead to a refund of it"
-            )
-        report.problems += await self.rollup_problems()
-        entries, breaks = await self.verify_audit()
-        report.audit_entries = entries
-        report.problems += [f"audit log entry #{b.entry_id}: {b.why}" for b in breaks]
-        if totals.misdated_rows:
-            report.problems.append(
-                f"{totals.misdated_rows} ledger entries or history rows are not dated as "
-                "the transaction or adjustment they record"
-            )
-        report.circulating = sum(s.balance for s in self.cache.servers())
+    async def check(self, step: Callable[[], None] | None = None) -> CheckReport:
+        """The invariant check (lurkcoin.ledger.check); ``step()`` after each of CHECK_STEPS."""
+        report = await check_reader(
+            self._reader(), self.store.issuance_id, self.store.fees_id, step
+        )
+        servers = self.cache.servers()
+        report.servers = len(servers)
+        report.circulating = sum(s.balance for s in servers)
         report.fees_collected = self.fees_collected()
         return report
 

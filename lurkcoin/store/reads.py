@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiosqlite
 
@@ -56,10 +57,12 @@ class Backlog:
 
 
 READERS = 2  # connections for request-path reads, used in turn
+# Queries Reader.totals makes (each reported through its ``step``).
+TOTALS_QUERIES = 12
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+async def _connect(path: str, uri: bool = False) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None, uri=uri)
     await conn.execute("PRAGMA query_only = 1")
     await conn.execute("PRAGMA busy_timeout = 10000")
     return conn
@@ -68,22 +71,24 @@ async def _connect(path: str) -> aiosqlite.Connection:
 class Reader:
     """Read queries; each costs one hop to a reader thread (execute_fetchall)."""
 
-    def __init__(self, path: str, conns: list[aiosqlite.Connection]) -> None:
+    def __init__(self, path: str, conns: list[aiosqlite.Connection], uri: bool = False) -> None:
         self._path = path
+        self._uri = uri
         self._conns = conns
         self._turn = 0
 
     @classmethod
-    async def open(cls, path: str, connections: int = READERS) -> "Reader":
+    async def open(cls, path: str, connections: int = READERS, *, uri: bool = False) -> "Reader":
+        """``uri``: ``path`` is a ``file:`` URI (``?mode=ro`` opens a copy strictly read-only)."""
         conns: list[aiosqlite.Connection] = []
         try:
             for _ in range(connections):
-                conns.append(await _connect(path))
+                conns.append(await _connect(path, uri))
         except BaseException:
             for conn in conns:
                 await conn.close()
             raise
-        return cls(path, conns)
+        return cls(path, conns, uri)
 
     async def close(self) -> None:
         for conn in self._conns:
@@ -207,13 +212,25 @@ class Reader:
         rows = await self._rows(sql, params)
         return int(rows[0][0]) if rows else 0
 
-    async def pending(self, server_id: int, limit: int | None = None) -> list[Transaction]:
-        """Oldest first."""
+    async def pending(
+        self, server_id: int, limit: int | None = None, after_seq: int = 0
+    ) -> list[Transaction]:
+        """Oldest first; ``after_seq`` pages on after that transaction (keyset, any depth)."""
         return await self._transactions(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
-            "WHERE target_server_id = ? AND status = 'pending' ORDER BY seq LIMIT ?",
-            (server_id, -1 if limit is None else limit),
+            "WHERE target_server_id = ? AND status = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
+            (server_id, after_seq, -1 if limit is None else limit),
         )
+
+    async def export_rows(self) -> int:
+        """History rows plus pending transactions of the live servers: what an export writes."""
+        rows = await self._rows(
+            "SELECT (SELECT COUNT(*) FROM history h JOIN servers s ON s.id = h.server_id "
+            "  WHERE s.deleted_at IS NULL AND s.kind = 'server'),"
+            " (SELECT COUNT(*) FROM transactions t JOIN servers s ON s.id = t.target_server_id "
+            "  WHERE t.status = 'pending' AND s.deleted_at IS NULL AND s.kind = 'server')"
+        )
+        return int(rows[0][0]) + int(rows[0][1])
 
     async def transaction(self, txn_id: str) -> Transaction | None:
         found = await self._transactions(
@@ -231,74 +248,87 @@ class Reader:
     @contextlib.asynccontextmanager
     async def snapshot(self) -> AsyncIterator["Reader"]:
         """A reader on its own connection that sees one consistent state of the ledger."""
-        conn = await _connect(self._path)
+        conn = await _connect(self._path, self._uri)
         try:
             await conn.execute("BEGIN")
-            yield Reader(self._path, [conn])
+            yield Reader(self._path, [conn], self._uri)
             await conn.execute("COMMIT")
         finally:
             await conn.close()
 
-    async def totals(self, issuance_id: int, fees_id: int) -> LedgerTotals:
-        """Everything the invariant check needs, read in one snapshot."""
+    async def totals(
+        self, issuance_id: int, fees_id: int, step: Callable[[], None] | None = None
+    ) -> LedgerTotals:
+        """Everything the invariant check needs, read in one snapshot.
+
+        ``step()`` is called after each of its TOTALS_QUERIES queries (progress).
+        """
         async with self.snapshot() as snap:
+
+            async def rows(
+                sql: str, params: tuple[object, ...] | dict[str, object] = ()
+            ) -> list[Any]:
+                found = await snap._rows(sql, params)
+                if step is not None:
+                    step()
+                return found
+
             mismatches = [
                 (r[0], int(r[1]), int(r[2]))
-                for r in await snap._rows(
+                for r in await rows(
                     "SELECT s.uid, s.balance, COALESCE(e.total, 0) FROM servers s "
                     "LEFT JOIN (SELECT server_id, SUM(delta) AS total FROM entries "
                     "GROUP BY server_id) e ON e.server_id = s.id "
                     "WHERE s.balance <> COALESCE(e.total, 0)"
                 )
             ]
-            entries_total = int(
-                (await snap._rows("SELECT COALESCE(SUM(delta), 0) FROM entries"))[0][0]
-            )
+            entries_total = int((await rows("SELECT COALESCE(SUM(delta), 0) FROM entries"))[0][0])
             balances_total = int(
-                (await snap._rows("SELECT COALESCE(SUM(balance), 0) FROM servers"))[0][0]
+                (await rows("SELECT COALESCE(SUM(balance), 0) FROM servers"))[0][0]
             )
             negative = [
                 (r[0], int(r[1]))
-                for r in await snap._rows(
+                for r in await rows(
                     "SELECT uid, balance FROM servers WHERE kind = 'server' AND balance < 0"
                 )
             ]
             unbalanced = int(
                 (
-                    await snap._rows(
+                    await rows(
                         "SELECT COUNT(*) FROM (SELECT 1 FROM entries GROUP BY "
                         "COALESCE(txn_seq, -adjustment_id) HAVING SUM(delta) <> 0)"
                     )
                 )[0][0]
             )
-            failed = await snap._transactions(
-                f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
-                "WHERE refund_failed IS NOT NULL ORDER BY seq",
-                (),
-            )
-            misposted = [r[0] for r in await snap._rows(_MISPOSTED_TRANSACTIONS, {"fees": fees_id})]
-            misposted_adjustments = [
-                int(r[0])
-                for r in await snap._rows(_MISPOSTED_ADJUSTMENTS, {"issuance": issuance_id})
+            failed = [
+                transaction_from_row(r)
+                for r in await rows(
+                    f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
+                    "WHERE refund_failed IS NOT NULL ORDER BY seq"
+                )
             ]
-            orphans = int((await snap._rows(_ORPHAN_ENTRIES))[0][0])
+            misposted = [r[0] for r in await rows(_MISPOSTED_TRANSACTIONS, {"fees": fees_id})]
+            misposted_adjustments = [
+                int(r[0]) for r in await rows(_MISPOSTED_ADJUSTMENTS, {"issuance": issuance_id})
+            ]
+            orphans = int((await rows(_ORPHAN_ENTRIES))[0][0])
             unrefunded = [
                 r[0]
-                for r in await snap._rows(
+                for r in await rows(
                     "SELECT id FROM transactions WHERE status = 'rejected' AND revertable = 1 "
                     "AND refund_id IS NULL AND refund_failed IS NULL ORDER BY seq LIMIT 100"
                 )
             ]
             broken = [
                 r[0]
-                for r in await snap._rows(
+                for r in await rows(
                     "SELECT t.id FROM transactions t "
                     "LEFT JOIN transactions r ON r.id = t.refund_id "
                     "WHERE t.refund_id IS NOT NULL AND (r.seq IS NULL OR r.refund_of IS NOT t.id "
                     "OR r.amount <> t.amount OR r.fee <> t.fee) ORDER BY t.seq LIMIT 100"
                 )
             ]
-            misdated = int((await snap._rows(_MISDATED_ROWS))[0][0])
+            misdated = int((await rows(_MISDATED_ROWS))[0][0])
         return LedgerTotals(
             mismatches,
             entries_total,

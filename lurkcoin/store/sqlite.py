@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 from lurkcoin.core.errors import LurkcoinError, ServiceUnavailable
 from lurkcoin.models import BatchOutcome, Server
+from lurkcoin.store.copies import copy_database
 from lurkcoin.store.health import WriteHealth, storage_problem
 from lurkcoin.store.migrate import migrate
 from lurkcoin.store.reads import Reader
@@ -453,16 +454,13 @@ class SqliteStore:
         async with self._lock:
             return await self._on_thread(load)
 
-    async def backup_to(self, dest: str) -> None:
-        """A consistent copy of the live database through SQLite's online backup."""
+    async def backup_to(
+        self, dest: str, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """A consistent copy of the live database through SQLite's online backup.
 
-        def run() -> None:
-            assert self._conn is not None
-            target = sqlite3.connect(dest)
-            try:
-                self._conn.backup(target)
-            finally:
-                target.close()
-
-        async with self._lock:
-            await self._on_thread(run)
+        Made on a connection of its own on a worker thread (lurkcoin.store.copies),
+        so the writer, and with it every payment, goes on meanwhile.
+        ``progress(pages_done, pages_total)`` is called from that thread.
+        """
+        await asyncio.to_thread(copy_database, self.path, dest, progress)

@@ -1,4 +1,4 @@
-"""The `lurkcoin webhooks` table: each server's webhook delivery state, one line per server.
+"""The `lurkcoin webhooks` table (or its --json): each server's webhook delivery state.
 
 The states come from ``ledger.outbox.delivery_states()``.
 """
@@ -32,6 +32,25 @@ def _result(state: DeliveryState) -> str:
     if state.last_error is None:
         return f"ok ({state.last_status})"
     return state.last_error
+
+
+def delivery_state_json(s: DeliveryState) -> dict[str, object]:
+    """One server's state for `lurkcoin webhooks --json` (times in Unix seconds, or null)."""
+    return {
+        "server": s.server_name,
+        "url": s.webhook_url,
+        "signed": s.signed,
+        "pending": s.pending,
+        "queued_at": s.queued_at,
+        "next_attempt_at": s.next_attempt_at,
+        "attempts": s.attempts,
+        "last_attempt_at": s.last_attempt_at,
+        "last_status": s.last_status,
+        "last_error": s.last_error,
+        "last_success_at": s.last_success_at,
+        "consecutive_failures": s.consecutive_failures,
+        "gave_up_at": s.gave_up_at,
+    }
 
 
 def render_delivery_states(states: list[DeliveryState], now: float | None = None) -> str:
