@@ -80,11 +80,18 @@ def _interruptible() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _read_text(name: str) -> str:
+def _read_text(name: str, announce: Callable[[], None] = lambda: None) -> str:
+    """The file's text (``-``: standard input); ``announce()`` once reading can start.
+
+    For standard input, only after Ctrl-C is made to interrupt the read: a
+    person (or a test) reacting to the announcement must not find it ignored.
+    """
     try:
         if name == STDIO:
             with _interruptible():
+                announce()
                 return sys.stdin.read()
+        announce()
         return Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read {name}: {exc.strerror}") from None
@@ -94,8 +101,8 @@ def _read_text(name: str) -> str:
 
 async def import_(ledger: Ledger, args: argparse.Namespace) -> int:
     with Progress() as progress:
-        progress.phase(f"reading {'standard input' if args.file == STDIO else args.file}")
-        text = _read_text(args.file)
+        where = "standard input" if args.file == STDIO else args.file
+        text = _read_text(args.file, lambda: progress.phase(f"reading {where}"))
         progress.phase("checking the backup")
         try:
             # The ledger parses the JSON itself, keeping every amount exact.
