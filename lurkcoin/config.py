@@ -72,6 +72,8 @@ class ApiSection:
 @dataclass
 class DatabaseSection:
     path: str = "lurkcoin.db"
+    # postgresql://user@host/db: the ledger on PostgreSQL instead of the file at path.
+    url: str = _setting("", may_be_empty=True)
     synchronous: str = _setting("FULL", choices=("FULL", "EXTRA", "NORMAL"))
     # Most operations the single writer commits together in one transaction.
     max_batch: int = _setting(512, low=1)

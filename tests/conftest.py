@@ -1,10 +1,14 @@
-"""Shared fixtures: the real app on a real loopback port over a real SQLite file."""
+"""Shared fixtures: the real app on a real loopback port over a real SQLite file.
+
+``pytest --backend postgresql`` runs the same tests on PostgreSQL (tests/backends.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
+import backends
 import pytest
 from auth_helpers import Bank, start_bank
 from cli_helpers import Cli
@@ -26,13 +30,75 @@ settings.register_profile("lurkcoin", deadline=None)
 settings.load_profile("lurkcoin")
 
 
+_POSTGRES = pytest.StashKey[str]()  # why the PostgreSQL half did not run ("" if it ran)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_REPLAY_REPORTS] = []
+    if config.getoption("backend") == "postgresql":
+        problem = backends.reachable()
+        if problem is not None and in_ci():
+            raise pytest.UsageError(
+                f"--backend postgresql under CI=true, but PostgreSQL is not reachable at "
+                f"LURKCOIN_TEST_POSTGRES_URL ({problem}); .ci/run must start one"
+            )
+        config.stash[_POSTGRES] = problem or ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each half leaves out the other engine's own tests (PostgreSQL: everything, if none runs)."""
+    if config.getoption("backend") != "postgresql":
+        only_pg = [i for i in items if i.get_closest_marker("postgresql_only")]
+        if only_pg:
+            config.hook.pytest_deselected(items=only_pg)
+            items[:] = [i for i in items if not i.get_closest_marker("postgresql_only")]
+        return
+    unreachable = config.stash[_POSTGRES]
+    keep = [i for i in items if not unreachable and not i.get_closest_marker("sqlite_only")]
+    dropped = [i for i in items if i not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(request: pytest.FixtureRequest) -> Iterator[backends.Databases | None]:
+    if request.config.getoption("backend") != "postgresql":
+        yield None
+        return
+    databases = backends.Databases()
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(autouse=True)
+def database_backend(
+    postgres_databases: backends.Databases | None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """On the PostgreSQL half, this test's own fresh database for everything it opens."""
+    if postgres_databases is None:
+        yield
+        return
+    name = postgres_databases.fresh()
+    url = backends.url_for(name)
+    monkeypatch.setenv("LURKCOIN_DATABASE_URL", url)
+    yield from backends.point_defaults_at(url)
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
+    if config.getoption("backend") == "postgresql":
+        terminalreporter.section("backend")
+        problem = config.stash[_POSTGRES]
+        terminalreporter.write_line(
+            f"PostgreSQL half SKIPPED: {problem}" if problem else "PostgreSQL half: ran"
+        )
+    else:
+        terminalreporter.section("backend")
+        terminalreporter.write_line(
+            "SQLite half ran; the PostgreSQL half runs with `pytest --backend postgresql`"
+        )
     reports = config.stash.get(_REPLAY_REPORTS, [])
     if reports:
         terminalreporter.section("golden replay")
@@ -107,6 +173,12 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the database every test's ledger runs on (default: sqlite)",
+    )
     # For tests/test_crash.py: `pytest -m soak --soak-rounds N` runs a longer soak.
     parser.addoption(
         "--soak-rounds",

@@ -291,6 +291,7 @@ async def test_random_operations_keep_every_invariant(ledger: Ledger) -> None:
     await assert_clean(ledger)
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file; tests/test_postgres.py has the PostgreSQL twin
 async def test_a_failed_batch_member_rolls_back_alone(ledger: Ledger) -> None:
     await ledger.create_server("Alpha", balance=1_000)
     await ledger.create_server("Bravo")
@@ -329,6 +330,7 @@ async def test_a_failed_batch_member_rolls_back_alone(ledger: Ledger) -> None:
     await assert_clean(ledger)
 
 
+@pytest.mark.sqlite_only  # SQLite's data_version; PostgreSQL notifies (tests/test_postgres.py)
 async def test_changes_by_another_process_reach_the_cache(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     server_side = await Ledger.open(config)
@@ -343,6 +345,7 @@ async def test_changes_by_another_process_reach_the_cache(tmp_path: Path) -> Non
         await server_side.close()
 
 
+@pytest.mark.sqlite_only  # PRAGMA user_version; tests/test_postgres.py has the PostgreSQL twin
 async def test_schema_version_is_recorded_and_newer_refused(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     ledger = await Ledger.open(config)
@@ -416,6 +419,7 @@ async def test_the_refund_of_a_payment_without_a_sender_is_settled(ledger: Ledge
     await assert_clean(ledger)
 
 
+@pytest.mark.sqlite_only  # SQLite's data_version; PostgreSQL notifies (tests/test_postgres.py)
 async def test_a_server_deleted_by_another_process_leaves_the_cache(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     server_side = await Ledger.open(config)

@@ -124,7 +124,11 @@ def print_table(rows: Sequence[tuple[str, ...]], right_aligned: Collection[int] 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     """Open the ledger on the configured database, run ``args.ledger_command``, close it."""
-    if not args.creates_database and not Path(config.database.path).exists():
+    if (
+        not args.creates_database
+        and not config.database.url
+        and not Path(config.database.path).exists()
+    ):
         raise CliError(
             f"no database at {Path(config.database.path).resolve()}: "
             "'lurkcoin serve' or 'lurkcoin create-server' creates it"

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import sqlite3
 import time
 from decimal import Decimal
 from functools import partial
@@ -52,8 +51,8 @@ from lurkcoin.ledger.pay_order import (
 from lurkcoin.ledger.payments import PaymentRequest, Rules
 from lurkcoin.ledger.tokens import hash_token, new_signing_secret, new_token, token_matches
 from lurkcoin.models import ApiKey, BatchOutcome, Server, Transaction
+from lurkcoin.store import make_store
 from lurkcoin.store.reads import Backlog, Reader
-from lurkcoin.store.sqlite import SqliteStore
 from lurkcoin.store.writes import WriteTx
 
 T = TypeVar("T")
@@ -81,13 +80,7 @@ class Ledger(ConsoleMixin, OnboardingMixin):
             formula=config.exchange.formula,  # type: ignore[arg-type]
             max_spend=config.exchange.max_spend,
         )
-        self.store = SqliteStore(
-            config.database.path,
-            synchronous=config.database.synchronous,
-            max_batch=config.database.max_batch,
-            max_bytes=config.database.max_size * 1024 * 1024,
-            retry_interval=config.database.retry_interval,
-        )
+        self.store = make_store(config.database)
         self.cache = ServerCache()
         self.store.on_commit.append(self.cache.apply)
         self.store.on_commit.append(self._reload_api_keys)
@@ -702,7 +695,7 @@ class Ledger(ConsoleMixin, OnboardingMixin):
             return f"the database did not answer within {timeout:g} s"
         except ServiceUnavailable as err:
             return err.reason
-        except (LurkcoinError, sqlite3.Error) as err:
+        except Exception as err:  # any driver's error: readiness answers, never raises
             return f"the database failed: {err}"
         return None
 

@@ -17,7 +17,8 @@ from lurkcoin.store.rows import TRANSACTION_COLUMNS
 from lurkcoin.store.writes import WriteTx
 
 AUDIT_COLUMNS = "id, at, actor, address, action, subject, before, after, reason, prev_hash, hash"
-SESSION_COLUMNS = "id_hash, user, address, created_at, last_seen_at"
+# "user" quoted: a reserved word in PostgreSQL (and a plain name in SQLite).
+SESSION_COLUMNS = 'id_hash, "user", address, created_at, last_seen_at'
 GENESIS_HASH = "0" * 64
 
 
@@ -114,7 +115,7 @@ def delete_stale_sessions(
     """End sessions of accounts no longer configured and sessions past a timeout."""
     marks = ",".join("?" * len(users)) or "NULL"
     cur = tx.conn.execute(
-        f"DELETE FROM admin_sessions WHERE user NOT IN ({marks}) "
+        f'DELETE FROM admin_sessions WHERE "user" NOT IN ({marks}) '
         "OR last_seen_at < ? OR created_at < ?",
         (*users, idle_before, created_before),
     )
@@ -175,7 +176,7 @@ SELECT server_id, day, SUM(sc), SUM(sv), SUM(rc), SUM(rv) FROM (
     FROM transactions WHERE source_server_id IS NOT NULL
     UNION ALL
     SELECT target_server_id, time / 86400, 0, 0, 1, amount
-    FROM transactions WHERE target_server_id IS NOT NULL)
+    FROM transactions WHERE target_server_id IS NOT NULL) AS sides
 GROUP BY server_id, day
 """
 

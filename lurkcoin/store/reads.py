@@ -216,11 +216,13 @@ class Reader:
         self, server_id: int, limit: int | None = None, after_seq: int = 0
     ) -> list[Transaction]:
         """Oldest first; ``after_seq`` pages on after that transaction (keyset, any depth)."""
-        return await self._transactions(
+        sql = (
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
-            "WHERE target_server_id = ? AND status = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
-            (server_id, after_seq, -1 if limit is None else limit),
+            "WHERE target_server_id = ? AND status = 'pending' AND seq > ? ORDER BY seq"
         )
+        if limit is None:
+            return await self._transactions(sql, (server_id, after_seq))
+        return await self._transactions(sql + " LIMIT ?", (server_id, after_seq, limit))
 
     async def export_rows(self) -> int:
         """History rows plus pending transactions of the live servers: what an export writes."""
@@ -296,7 +298,7 @@ class Reader:
                 (
                     await rows(
                         "SELECT COUNT(*) FROM (SELECT 1 FROM entries GROUP BY "
-                        "COALESCE(txn_seq, -adjustment_id) HAVING SUM(delta) <> 0)"
+                        "COALESCE(txn_seq, -adjustment_id) HAVING SUM(delta) <> 0) AS unbalanced"
                     )
                 )[0][0]
             )

@@ -213,21 +213,15 @@ class SqliteStore:
                     results, outcome = await self._commit_batch(
                         ops, all(light for _, _, light in batch)
                     )
+                    # Still under the lock: whatever else reloads the caches
+                    # (PostgreSQL's change listener) applies in commit order.
+                    self._committed(outcome, len(batch))
             except Exception as exc:  # the batch as a whole failed: nothing was committed
                 error = self._batch_failed(exc)
                 for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(error)
                 continue
-            self.health.succeeded()
-            outcome.commit_seconds = self._commit_seconds
-            self.batches += 1
-            self.batched_operations += len(batch)
-            for callback in self.on_commit:
-                try:
-                    callback(outcome)
-                except Exception:
-                    log.exception("post-commit callback failed")
             for (_, fut, _), (ok, value) in zip(batch, results, strict=True):
                 if fut.done():  # the caller went away; its work is committed anyway
                     continue
@@ -235,6 +229,20 @@ class SqliteStore:
                     fut.set_result(value)
                 else:
                     fut.set_exception(value)
+
+    def _committed(self, outcome: BatchOutcome, size: int) -> None:
+        self.health.succeeded()
+        outcome.commit_seconds = self._commit_seconds
+        self.batches += 1
+        self.batched_operations += size
+        self._apply(outcome)
+
+    def _apply(self, outcome: BatchOutcome) -> None:
+        for callback in self.on_commit:
+            try:
+                callback(outcome)
+            except Exception:
+                log.exception("post-commit callback failed")
 
     def _batch_failed(self, exc: Exception) -> LurkcoinError:
         """The error every caller of a failed batch gets; a full disk is a 503, not a bug."""
@@ -347,7 +355,7 @@ class SqliteStore:
             try:
                 value = op(tx)
             except Exception as exc:
-                if storage_problem(exc) is not None:
+                if self._fails_whole_batch(exc):
                     raise  # the disk, not this operation: the whole batch fails alike
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
@@ -361,6 +369,9 @@ class SqliteStore:
                 conn.execute("RELEASE op")
                 results.append((True, value))
         return results
+
+    def _fails_whole_batch(self, exc: Exception) -> bool:
+        return storage_problem(exc) is not None
 
     def _commit(self) -> None:
         conn = self._conn

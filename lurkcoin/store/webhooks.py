@@ -15,7 +15,8 @@ from lurkcoin.store.writes import WriteTx
 
 
 def _marks(values: Collection[int]) -> str:
-    return ",".join("?" * len(values))
+    # "-1" for none: no server has that id, and `NOT IN ()` is SQLite's alone.
+    return ",".join("?" * len(values)) or "-1"
 
 
 def claim_due(
@@ -41,7 +42,7 @@ def claim_due(
         "FROM webhook_outbox o JOIN servers s ON s.id = o.server_id "
         "LEFT JOIN webhook_state st ON st.server_id = o.server_id "
         f"WHERE o.due_at <= ? AND o.server_id NOT IN ({_marks(skip)}) "
-        "ORDER BY o.due_at LIMIT ?",
+        "ORDER BY o.due_at LIMIT ?" + tx.SKIP_LOCKED.replace("UPDATE", "UPDATE OF o"),
         (now, *skip, limit),
     ).fetchall()
     claims: list[Claim] = []
@@ -173,7 +174,9 @@ def release_claims(tx: WriteTx, claims: Collection[Claim], *, now: float) -> Non
 def _upsert_state(
     conn: sqlite3.Connection, server_id: int, assignments: str, params: tuple[object, ...]
 ) -> None:
-    conn.execute("INSERT OR IGNORE INTO webhook_state (server_id) VALUES (?)", (server_id,))
+    conn.execute(
+        "INSERT INTO webhook_state (server_id) VALUES (?) ON CONFLICT DO NOTHING", (server_id,)
+    )
     conn.execute(
         f"UPDATE webhook_state SET {assignments} WHERE server_id = ?", (*params, server_id)
     )

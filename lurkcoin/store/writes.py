@@ -42,10 +42,10 @@ def _rollup_upsert(rows: int) -> str:
     return (
         "INSERT INTO daily_rollup (server_id, day, sent_count, sent_volume, received_count, "
         f"received_volume) VALUES {values} ON CONFLICT (server_id, day) DO UPDATE SET "
-        "sent_count = sent_count + excluded.sent_count, "
-        "sent_volume = sent_volume + excluded.sent_volume, "
-        "received_count = received_count + excluded.received_count, "
-        "received_volume = received_volume + excluded.received_volume"
+        "sent_count = daily_rollup.sent_count + excluded.sent_count, "
+        "sent_volume = daily_rollup.sent_volume + excluded.sent_volume, "
+        "received_count = daily_rollup.received_count + excluded.received_count, "
+        "received_volume = daily_rollup.received_volume + excluded.received_volume"
     )
 
 
@@ -62,6 +62,13 @@ class LightTx:
     refuses one that calls anything else; SqliteStore.write_light takes only those.
     """
 
+    # Row locks for the reads an operation writes after: nothing on SQLite,
+    # where the one writer holds the whole database; PostgreSQL's subclass
+    # (store/postgres.py) locks the rows so that processes never interleave.
+    FOR_UPDATE = ""
+    # Rows another process has locked are left to it (the webhook outbox, expiry).
+    SKIP_LOCKED = ""
+
     def __init__(self, conn: sqlite3.Connection, issuance_id: int) -> None:
         # Public for the store package's other modules (store/webhooks.py); SQL stays in store/.
         self.conn = conn
@@ -70,16 +77,21 @@ class LightTx:
         self.changed_servers: set[int] = set()
         # Servers with a fresh webhook notification, for the dispatcher.
         self.notified_servers: set[int] = set()
+        # API keys were added or revoked (other processes reload theirs).
+        self.keys_changed = False
 
     def server_by_uid(self, uid: str) -> Server | None:
         row = self.conn.execute(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE uid = ? AND deleted_at IS NULL", (uid,)
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE uid = ? AND deleted_at IS NULL"
+            + self.FOR_UPDATE,
+            (uid,),
         ).fetchone()
         return server_from_row(row) if row else None
 
     def server_by_id(self, server_id: int) -> Server | None:
         row = self.conn.execute(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = ? AND deleted_at IS NULL",
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = ? AND deleted_at IS NULL"
+            + self.FOR_UPDATE,
             (server_id,),
         ).fetchone()
         return server_from_row(row) if row else None
@@ -150,7 +162,7 @@ class LightTx:
             "INSERT INTO transactions (id, source, source_server, source_server_id, target, "
             "target_server, target_server_id, amount, sent_amount, received_amount, time, "
             "revertable, status, processed_at, refund_of, refund_id, refund_failed, imported, fee) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
             (
                 t.id,
                 t.source,
@@ -173,8 +185,9 @@ class LightTx:
                 t.fee,
             ),
         )
+        seq = int(cur.fetchone()[0])
         self._roll_up(t)
-        return int(cur.lastrowid or 0)
+        return seq
 
     def _roll_up(self, t: Transaction) -> None:
         """Count the transaction in its day's rollup rows: in total, for its source and target.
@@ -220,7 +233,8 @@ class LightTx:
         """Revertable pending transactions made at or before ``cutoff``, oldest first."""
         rows = self.conn.execute(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions INDEXED BY transactions_pending_age "
-            "WHERE status = 'pending' AND revertable = 1 AND time <= ? ORDER BY time, seq LIMIT ?",
+            "WHERE status = 'pending' AND revertable = 1 AND time <= ? ORDER BY time, seq LIMIT ?"
+            + self.SKIP_LOCKED,
             (cutoff, limit),
         ).fetchall()
         return [transaction_from_row(r) for r in rows]
@@ -242,7 +256,7 @@ class LightTx:
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
                 f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id IN ({marks}) "
-                "AND target_server_id = ? AND status = 'pending'",
+                "AND target_server_id = ? AND status = 'pending'" + self.FOR_UPDATE,
                 (*chunk, server_id),
             ).fetchall()
             found.extend(transaction_from_row(r) for r in rows)
@@ -253,7 +267,8 @@ class LightTx:
         """The server's ``limit`` oldest pending transactions, oldest first."""
         rows = self.conn.execute(
             f"SELECT {TRANSACTION_COLUMNS} FROM transactions "
-            "WHERE target_server_id = ? AND status = 'pending' ORDER BY seq LIMIT ?",
+            "WHERE target_server_id = ? AND status = 'pending' ORDER BY seq LIMIT ?"
+            + self.FOR_UPDATE,
             (server_id, limit),
         ).fetchall()
         return [transaction_from_row(r) for r in rows]
@@ -293,7 +308,7 @@ class LightTx:
         """Queue (or re-arm) the server's "please poll" notification."""
         self.conn.execute(
             "INSERT INTO webhook_outbox (server_id, queued_at, due_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (server_id) DO UPDATE SET generation = generation + 1",
+            "ON CONFLICT (server_id) DO UPDATE SET generation = webhook_outbox.generation + 1",
             (server_id, now, now),
         )
         self.notified_servers.add(server_id)
@@ -325,10 +340,10 @@ class WriteTx(LightTx):
     ) -> int:
         cur = self.conn.execute(
             "INSERT INTO servers (uid, name, target_balance, token_hash, webhook_url, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (uid, name, target_balance, token_hash, webhook_url, now, now),
         )
-        server_id = int(cur.lastrowid or 0)
+        server_id = int(cur.fetchone()[0])
         self.changed_servers.add(server_id)
         return server_id
 
@@ -352,14 +367,16 @@ class WriteTx(LightTx):
 
     def insert_adjustment(self, server_id: int, amount: int, reason: str, now: int) -> int:
         cur = self.conn.execute(
-            "INSERT INTO adjustments (server_id, amount, reason, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO adjustments (server_id, amount, reason, created_at) "
+            "VALUES (?, ?, ?, ?) RETURNING id",
             (server_id, amount, reason, now),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def transaction_by_id(self, txn_id: str) -> Transaction | None:
         row = self.conn.execute(
-            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?", (txn_id,)
+            f"SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE id = ?" + self.FOR_UPDATE,
+            (txn_id,),
         ).fetchone()
         return transaction_from_row(row) if row else None
 
@@ -379,14 +396,16 @@ class WriteTx(LightTx):
     def insert_api_key(
         self, *, server_id: int, key_hash: bytes, prefix: str, scopes: str, label: str, now: int
     ) -> int:
+        self.keys_changed = True
         cur = self.conn.execute(
             "INSERT INTO api_keys (server_id, key_hash, prefix, scopes, label, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (server_id, key_hash, prefix, scopes, label, now),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def revoke_api_key(self, server_id: int, key_id: int, now: int) -> bool:
+        self.keys_changed = True
         cur = self.conn.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND server_id = ? "
             "AND revoked_at IS NULL",
@@ -395,6 +414,7 @@ class WriteTx(LightTx):
         return cur.rowcount > 0
 
     def revoke_all_api_keys(self, server_id: int, now: int) -> None:
+        self.keys_changed = True
         self.conn.execute(
             "UPDATE api_keys SET revoked_at = ? WHERE server_id = ? AND revoked_at IS NULL",
             (now, server_id),

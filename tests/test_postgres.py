@@ -1,0 +1,230 @@
+"""Several processes on one PostgreSQL ledger: each Ledger here is what one `lurkcoin serve` runs.
+
+Two Ledgers opened on the same database share nothing but PostgreSQL (each
+has its own writer connection, readers, caches and change listener), exactly
+as two processes do. These run in the PostgreSQL half (`pytest --backend
+postgresql`), where every test has a fresh database of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from lurkcoin.config import Config
+from lurkcoin.core.errors import LurkcoinError
+from lurkcoin.ledger import Ledger
+from lurkcoin.models import Transaction
+from lurkcoin.store.migrate import SchemaTooNew, available_migrations, migrations_dir
+from lurkcoin.store.pg_connection import PgConnection, to_postgres
+
+postgresql = pytest.mark.postgresql_only
+
+
+def test_both_engines_have_the_same_numbered_migrations() -> None:
+    sqlite = [p.name for _, p in available_migrations(migrations_dir())]
+    postgres = [p.name for _, p in available_migrations(migrations_dir("postgresql"))]
+    assert sqlite == postgres
+    assert files("lurkcoin.store").joinpath("migrations", "postgresql").is_dir()
+
+
+@pytest.mark.parametrize(
+    "sqlite, postgres",
+    [
+        ("SELECT a FROM t WHERE b = ? AND c = ?", "SELECT a FROM t WHERE b = %s AND c = %s"),
+        ("SELECT a FROM t INDEXED BY t_b WHERE b = ?", "SELECT a FROM t WHERE b = %s"),
+        ("WHERE e.n IS NOT 2 AND x IS NOT NULL", "WHERE e.n IS DISTINCT FROM 2 AND x IS NOT NULL"),
+        ("WHERE a IS b AND c IS NULL", "WHERE a IS NOT DISTINCT FROM b AND c IS NULL"),
+        ("ORDER BY s.name COLLATE NOCASE, s.id", "ORDER BY lower(s.name), s.id"),
+        ("WHERE name LIKE 'a%'", "WHERE name LIKE 'a%%'"),
+    ],
+)
+def test_statements_are_translated_for_postgresql(sqlite: str, postgres: str) -> None:
+    assert to_postgres(sqlite) == postgres
+
+
+def test_named_parameters_are_translated() -> None:
+    assert to_postgres("WHERE id = :issuance OR x::text = ''", named=True) == (
+        "WHERE id = %(issuance)s OR x::text = ''"
+    )
+
+
+def _config(tmp_path: Path) -> Config:
+    config = Config()
+    config.database.path = str(tmp_path / "unused.db")
+    assert config.database.url, "the PostgreSQL half gives every test a database URL"
+    return config
+
+
+@pytest.fixture
+async def two(tmp_path: Path) -> AsyncIterator[tuple[Ledger, Ledger]]:
+    """Two processes' Ledgers on one database; the books are checked after the test."""
+    first = await Ledger.open(_config(tmp_path))
+    second = await Ledger.open(_config(tmp_path))
+    try:
+        yield first, second
+        report = await first.check()
+        assert report.ok, report.problems
+    finally:
+        await second.close()
+        await first.close()
+
+
+async def _eventually(condition: Callable[[], bool], within: float = 2.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the other process never saw the change"
+        await asyncio.sleep(0.01)
+
+
+async def _pay(
+    ledger: Ledger, source: str, target: str, cents: int, key: str | None = None
+) -> Transaction:
+    return await ledger.pay(
+        ledger.require_server(source),
+        source_user="alice",
+        target_user="bob",
+        target_server=target,
+        amount=cents,
+        local_currency=False,
+        idempotency_key=key,
+    )
+
+
+@postgresql
+async def test_two_processes_never_overdraw(two: tuple[Ledger, Ledger]) -> None:
+    """200 concurrent payments through two processes from a server that affords exactly 100."""
+    a, b = two
+    await a.create_server("Payer", balance=100 * 250)
+    await a.create_server("Payee")
+    await _eventually(lambda: b.server("payee") is not None)
+    results = await asyncio.gather(
+        *(_pay((a, b)[i % 2], "payer", "payee", 250) for i in range(200)),
+        return_exceptions=True,
+    )
+    ok = [r for r in results if isinstance(r, Transaction)]
+    failed = [r for r in results if not isinstance(r, Transaction)]
+    assert len(ok) == 100, failed[:3]
+    assert {getattr(e, "code", repr(e)) for e in failed} == {"ERR_CANNOTAFFORD"}
+    await _eventually(lambda: b.require_server("payer").balance == 0)
+    assert a.require_server("payee").balance == 25_000
+
+
+@postgresql
+async def test_opposite_payments_from_two_processes_all_land(two: tuple[Ledger, Ledger]) -> None:
+    """Alpha pays Bravo in one process while Bravo pays Alpha in the other: locks in opposite
+    orders, which PostgreSQL resolves by aborting one transaction; the retry makes it succeed."""
+    a, b = two
+    await a.create_server("Alpha", balance=100_000)
+    await a.create_server("Bravo", balance=100_000)
+    await _eventually(lambda: b.server("bravo") is not None)
+    results = await asyncio.gather(
+        *(_pay(a, "alpha", "bravo", 100) for _ in range(60)),
+        *(_pay(b, "bravo", "alpha", 100) for _ in range(60)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Transaction) for r in results), results
+    await _eventually(lambda: b.require_server("alpha").balance == 100_000)
+
+
+@postgresql
+async def test_an_idempotency_key_raced_from_two_processes_pays_once(
+    two: tuple[Ledger, Ledger],
+) -> None:
+    a, b = two
+    await a.create_server("Alpha", balance=100_000)
+    await a.create_server("Bravo")
+    await _eventually(lambda: b.server("bravo") is not None)
+    for round_ in range(20):
+        key = f"race-{round_}"
+        first, second = await asyncio.gather(
+            _pay(a, "alpha", "bravo", 100, key), _pay(b, "alpha", "bravo", 100, key)
+        )
+        assert first.id == second.id
+    await _eventually(lambda: a.require_server("alpha").balance == 100_000 - 20 * 100)
+    assert len(await a.history(a.require_server("alpha"), limit=100)) == 20
+
+
+@postgresql
+async def test_a_rejection_raced_from_two_processes_refunds_once(
+    two: tuple[Ledger, Ledger],
+) -> None:
+    a, b = two
+    await a.create_server("Alpha", balance=100_000)
+    await a.create_server("Bravo")
+    paid = [await _pay(a, "alpha", "bravo", 100) for _ in range(30)]
+    await _eventually(lambda: b.server("bravo") is not None)
+    ids = [t.id for t in paid]
+    counts = await asyncio.gather(
+        a.reject(a.require_server("bravo"), ids),
+        b.reject(b.require_server("bravo"), ids),
+        b.acknowledge(b.require_server("bravo"), ids),
+    )
+    assert sum(counts) == 30  # each payment settled by exactly one of the three
+    refunds = await a.pending(a.require_server("alpha"))
+    rejected = [t for t in [await a.transaction(i) for i in ids] if t and t.status == "rejected"]
+    assert len(refunds) == len(rejected) == sum(counts[:2])
+
+
+@postgresql
+async def test_changes_reach_the_other_process_within_a_second(
+    two: tuple[Ledger, Ledger],
+) -> None:
+    a, b = two
+    _, token = await a.create_server("Late", balance=300)
+    await _eventually(lambda: b.server("late") is not None, within=1.0)
+    assert b.require_server("late").balance == 300
+    assert await b.authenticate("Late", token) is not None
+    new_token = await a.regenerate_token("late")
+    await _eventually(lambda: b.require_server("late").next_token_hash is not None, within=1.0)
+    assert await b.authenticate("Late", new_token) is not None  # first use promotes it
+    await _eventually(lambda: a.require_server("late").next_token_hash is None, within=1.0)
+    assert await a.authenticate("Late", token) is None  # everywhere, the old one is gone
+    api_key, secret = await a.create_api_key(a.require_server("late"), ["balance"])
+    await _eventually(lambda: b.authenticate_key(secret) is not None, within=1.0)
+    await a.revoke_api_key(a.require_server("late"), api_key.id)
+    await _eventually(lambda: b.authenticate_key(secret) is None, within=1.0)
+
+
+@postgresql
+async def test_the_schema_version_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    ledger = await Ledger.open(config)
+    await ledger.close()
+    conn = PgConnection.connect(config.database.url)
+    try:
+        (version,) = conn.execute("SELECT version FROM lurkcoin_schema").fetchone() or (0,)
+        assert version == len(available_migrations(migrations_dir("postgresql")))
+        conn.execute("UPDATE lurkcoin_schema SET version = version + 1")
+    finally:
+        conn.close()
+    with pytest.raises(SchemaTooNew):
+        await Ledger.open(config)
+
+
+@postgresql
+async def test_a_failed_operation_rolls_back_alone(two: tuple[Ledger, Ledger]) -> None:
+    a, _ = two
+    await a.create_server("Alpha", balance=1_000)
+    await a.create_server("Bravo")
+    alpha_id = a.require_server("alpha").id
+
+    def explode(tx):  # type: ignore[no-untyped-def]
+        adjustment = tx.insert_adjustment(alpha_id, 5_000, "about to fail", 0)
+        tx.post(tx.issuance_id, alpha_id, 5_000, time=0, adjustment_id=adjustment)
+        raise RuntimeError("boom")
+
+    results = await asyncio.gather(
+        _pay(a, "alpha", "bravo", 100),
+        a.store.write(explode),
+        _pay(a, "alpha", "bravo", 100),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], LurkcoinError) and results[1].code == "ERR_INTERNALERROR"
+    assert isinstance(results[0], Transaction) and isinstance(results[2], Transaction)
+    assert a.require_server("alpha").balance == 800
