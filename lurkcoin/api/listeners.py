@@ -204,10 +204,16 @@ class Listeners:
     """Opens the configured sockets for a set-up AppRunner, and closes them."""
 
     def __init__(
-        self, runner: web.AppRunner, section: ServerSection, proxies: tuple[Network, ...] = ()
+        self,
+        runner: web.AppRunner,
+        section: ServerSection,
+        proxies: tuple[Network, ...] = (),
+        *,
+        reuse_port: bool = False,
     ) -> None:
         self.runner = runner
         self.section = section
+        self.reuse_port = reuse_port
         self.guard = ConnectionGuard(
             section.max_connections, section.max_connections_per_address, proxies
         )
@@ -226,7 +232,14 @@ class Listeners:
         try:
             if section.host:
                 server = await loop.create_server(
-                    self._factory, section.host, section.port, ssl=self.tls, reuse_address=True
+                    self._factory,
+                    section.host,
+                    section.port,
+                    ssl=self.tls,
+                    reuse_address=True,
+                    # serve --workers: each worker its own socket on the port, the kernel
+                    # spreading connections across them.
+                    reuse_port=self.reuse_port or None,
                 )
                 self.servers.append(server)
                 port = server.sockets[0].getsockname()[1]

@@ -48,6 +48,18 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of processes from 1 to 64, got {text!r}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -80,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_serve)
     p.add_argument("--host", help="address to listen on (overrides [server] host)")
     p.add_argument("--port", type=_port, help="port to listen on (overrides [server] port)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port (above 1 needs a PostgreSQL ledger)",
+    )
 
     p = command(
         "create-server",

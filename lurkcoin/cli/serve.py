@@ -37,9 +37,11 @@ from lurkcoin.api.listeners import (
 from lurkcoin.api.throttle import parse_networks
 from lurkcoin.cli.commands import FIRST_SERVER_HINT, CliError
 from lurkcoin.cli.exit_codes import ExitCode
+from lurkcoin.cli.workers import check_workers, share_limits, supervise
 from lurkcoin.config import Config
 from lurkcoin.ledger import DISK_FULL, Ledger
 from lurkcoin.logs import LogSetup, configure_logging
+from lurkcoin.store.postgres_url import redact
 from lurkcoin.systemd import Notifier
 from lurkcoin.webhooks import webhook_context
 
@@ -57,9 +59,8 @@ async def _prepare_database(config: Config) -> int:
     try:
         problem = await ledger.writes_blocked()
         if problem is not None and problem != DISK_FULL:
-            raise CliError(
-                f"cannot write the database {Path(config.database.path).resolve()}: {problem}"
-            )
+            where = redact(config.database.url) or Path(config.database.path).resolve()
+            raise CliError(f"cannot write the database {where}: {problem}")
         return len(ledger.servers())
     finally:
         await ledger.close()
@@ -76,7 +77,7 @@ def _where(config: Config) -> str:
     return ", ".join(places)
 
 
-async def _run(config: Config, banner: str, logs: LogSetup) -> None:
+async def _run(config: Config, banner: str, logs: LogSetup, *, reuse_port: bool = False) -> None:
     app = create_app(config, extra_contexts=[webhook_context(LEDGER_KEY)])
     runner = web.AppRunner(
         app,
@@ -87,7 +88,12 @@ async def _run(config: Config, banner: str, logs: LogSetup) -> None:
         **HEADER_LIMITS,
     )
     await runner.setup()
-    listeners = Listeners(runner, config.server, parse_networks(config.security.trusted_proxies))
+    listeners = Listeners(
+        runner,
+        config.server,
+        parse_networks(config.security.trusted_proxies),
+        reuse_port=reuse_port,
+    )
     notifier = Notifier()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -139,14 +145,28 @@ def serve(config: Config, args: argparse.Namespace) -> int:
     logs = configure_logging(config.logging)
     for record in getattr(args, "config_warnings", ()):
         logging.getLogger(record.name).handle(record)
+    workers = getattr(args, "workers", 1) or 1
+    check_workers(config, workers)
     raise_open_file_limit()
     servers = asyncio.run(_prepare_database(config))
-    banner = f"lurkcoin listening on {{where}}, database {Path(config.database.path).resolve()}"
+    where = config.database.url and redact(config.database.url)
+    banner = (
+        f"lurkcoin listening on {{where}}, database {where or Path(config.database.path).resolve()}"
+    )
     if servers == 0:
         again = f"--config {shlex.quote(args.config)} " if args.config else ""
         banner += (
             f"; no server account yet, create the first with: lurkcoin {again}{FIRST_SERVER_HINT}"
         )
+    if workers > 1:
+        share_limits(config, workers)
+
+        def run_worker(index: int) -> int:
+            asyncio.run(_run(config, f"worker {index}: {banner}", logs, reuse_port=True))
+            return 0
+
+        Notifier().notify("READY=1")  # the workers are forked; each reports its listener
+        return supervise(workers, run_worker)
     try:
         asyncio.run(_run(config, banner, logs))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
