@@ -28,6 +28,7 @@ from lurkcoin.cli.commands import (
     target_balance_arg,
 )
 from lurkcoin.cli.exit_codes import ExitCode, epilog
+from lurkcoin.cli.migrate import add_migrate_parser
 from lurkcoin.config import Config, ConfigError, config_file, load_config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import SchemaTooNew
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     security.add_security_commands(sub, parents=[config_after])
     add_audit_commands(sub, parents=[config_after], json_help=json_help)
     add_account_request_commands(sub, parents=[config_after])
+    add_migrate_parser(sub, parents=[config_after])
     add_bench_parser(sub).set_defaults(run=_bench)
     return parser
 
