@@ -107,6 +107,19 @@ def add_bench_parser(
         help="the database to use (--spawn: instead of a temporary one, kept)",
     )
     p.add_argument(
+        "--database-url",
+        default="",
+        metavar="URL",
+        help="bench on this PostgreSQL database (postgresql://...) instead of SQLite",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server processes (--spawn on PostgreSQL only; default 1)",
+    )
+    p.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (database, server log)"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -131,6 +144,8 @@ def run_bench(args: argparse.Namespace) -> int:
         prefill_transactions=args.prefill_transactions,
         prefill_pending=args.prefill_pending,
         database=args.database,
+        database_url=args.database_url,
+        workers=args.workers,
         config=getattr(args, "config", None),
         keep=args.keep,
     )

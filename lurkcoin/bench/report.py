@@ -116,12 +116,23 @@ def render_text(result: dict[str, Any]) -> str:
     others = (
         "" if cpu["other_processes_s"] is None else f", other processes {cpu['other_processes_s']}"
     )
+    database_cpu = "" if cpu.get("database_s") is None else f", PostgreSQL {cpu['database_s']}"
     lines.append(
-        f"cpu seconds          server {server_cpu}, bench client {cpu['client_s']}"
+        f"cpu seconds          server {server_cpu}{database_cpu}, bench client {cpu['client_s']}"
         f"{others} (of {cpu['available_s']} on {cpu['cores']} cores)"
     )
+    payments = sum(
+        s["requests"] for label, s in t["endpoints"].items() if label.startswith("POST /v3/pay")
+    )
+    if payments and cpu["server_s"] is not None:
+        per = f"cpu per payment      server {cpu['server_s'] / payments * 1000:.3f} ms"
+        if cpu.get("database_s") is not None:
+            per += f", PostgreSQL {cpu['database_s'] / payments * 1000:.3f} ms"
+        lines.append(per)
     db = result.get("database")
-    if db:
+    if db and "url" in db:
+        lines.append(f"database             {db['url']} ({db['workers']} worker(s))")
+    elif db:
         lines.append(
             f"database             {megabytes(db['bytes'])} + WAL "
             f"{megabytes(db['wal_bytes'])}, {db['transactions']:,} transactions"

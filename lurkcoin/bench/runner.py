@@ -41,10 +41,12 @@ from lurkcoin.bench.server import (
     SpawnedServer,
     api_balances,
     metrics,
+    postgres_cpu,
     run_check,
 )
 from lurkcoin.core.money import format_balance
 from lurkcoin.progress import Progress
+from lurkcoin.store.postgres_url import redact
 from lurkcoin.store.prefill import prefill, transaction_count
 
 # Transactions per prefill transaction: a progress update every second or so.
@@ -63,6 +65,8 @@ class Options:
     prefill_transactions: int = 0
     prefill_pending: int = 0
     database: str | None = None
+    database_url: str = ""
+    workers: int = 1
     config: str | None = None
     keep: bool = False
 
@@ -83,6 +87,9 @@ class Measured:
     machine_cpu: float | None
     before: dict[str, float] | None
     after: dict[str, float] | None
+    # CPU seconds of the spawned server (all its workers) and of PostgreSQL, when known.
+    server_cpu: float | None = None
+    database_cpu: float | None = None
 
 
 def _cpu() -> float:
@@ -102,8 +109,16 @@ def machine_busy() -> float | None:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 2)
+
+
 async def measure(
-    endpoint: Endpoint, accounts: list[Account], opts: Options, worker: Worker | None = None
+    endpoint: Endpoint,
+    accounts: list[Account],
+    opts: Options,
+    worker: Worker | None = None,
+    server: SpawnedServer | None = None,
 ) -> Measured:
     run = Run(endpoint, accounts)
     worker = worker or WORKERS[opts.scenario]
@@ -117,12 +132,16 @@ async def measure(
         before = await metrics(endpoint)
         say(f"measuring for {opts.duration:g} s")
         stats = Stats()
+        tree0 = server.tree_cpu() if server is not None and opts.spawn else None
+        pg0 = postgres_cpu() if opts.database_url else None
         cpu0, busy0, t0 = _cpu(), machine_busy(), time.perf_counter()
         run.stats = stats
         await asyncio.sleep(opts.duration)
         run.stats = Discard()
         seconds, client_cpu, busy1 = time.perf_counter() - t0, _cpu() - cpu0, machine_busy()
         machine_cpu = busy1 - busy0 if busy0 is not None and busy1 is not None else None
+        tree1 = server.tree_cpu() if server is not None and opts.spawn else None
+        pg1 = postgres_cpu() if opts.database_url else None
         after = await metrics(endpoint)
     finally:
         run.stopping = True
@@ -133,7 +152,27 @@ async def measure(
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         gc.unfreeze()
-    return Measured(stats, seconds, client_cpu, machine_cpu, before, after)
+    return Measured(
+        stats,
+        seconds,
+        client_cpu,
+        machine_cpu,
+        before,
+        after,
+        _delta(tree0, tree1),
+        _delta(pg0, pg1),
+    )
+
+
+def _database_facts(server: SpawnedServer, wal: Path) -> dict[str, Any]:
+    if server.database_url:
+        return {"url": redact(server.database_url), "workers": server.workers}
+    return {
+        "path": str(server.database),
+        "bytes": server.database.stat().st_size,
+        "wal_bytes": wal.stat().st_size if wal.exists() else 0,
+        "transactions": transaction_count(str(server.database)),
+    }
 
 
 def _group_commit(
@@ -163,11 +202,19 @@ async def bench(opts: Options) -> dict[str, Any]:
             "--url needs --database PATH (the server's database file): the bench "
             "creates its servers there and checks the books afterwards"
         )
+    if opts.database_url and (
+        opts.prefill_transactions or opts.prefill_pending or opts.scenario == "explorer"
+    ):
+        raise BenchError("--prefill-* and --scenario explorer work on SQLite only")
+    if opts.workers > 1 and not (opts.spawn and opts.database_url):
+        raise BenchError("--workers above 1 needs --spawn and --database-url (PostgreSQL)")
     if opts.url is not None and (opts.prefill_transactions or opts.prefill_pending):
         raise BenchError("--prefill-* needs --spawn: a prefill must not race a running server")
     workdir = Path(tempfile.mkdtemp(prefix="lurkcoin-bench-"))
     database = Path(opts.database).resolve() if opts.database else workdir / "bench.db"
-    server = SpawnedServer(database, workdir, opts.config)
+    server = SpawnedServer(
+        database, workdir, opts.config, database_url=opts.database_url, workers=opts.workers
+    )
     try:
         return await _bench(opts, server)
     finally:
@@ -181,7 +228,7 @@ async def bench(opts: Options) -> dict[str, Any]:
 async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
     target_balance = FUND if opts.scenario in USES_EXCHANGE_RATES else 0
     say(f"creating {opts.servers} funded servers in {server.database}")
-    accounts, _ = await seed(server.database, opts.servers, target_balance)
+    accounts, _ = await seed(server.database, opts.servers, target_balance, opts.database_url)
     prefilled = None
     if opts.prefill_transactions or opts.prefill_pending:
         say(
@@ -207,7 +254,7 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
             "seconds": round(filled.seconds, 2),
             "per_second": round(filled.per_second),
         }
-    money_before = await circulating(server.database)
+    money_before = await circulating(server.database, opts.database_url)
     if opts.spawn:
         await server.start()
         url = server.url
@@ -221,14 +268,16 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
     worker = None
     if opts.scenario == "explorer":
         worker = make_explorer_worker(explorer_paths(server.database, [a.name for a in accounts]))
-    measured = await measure(endpoint, accounts, opts, worker)
+    measured = await measure(endpoint, accounts, opts, worker, server)
 
     api_after = await api_balances(endpoint, accounts)
     after = measured.after or {}
     rss = after.get("process_resident_memory_bytes")
     peak = server.peak_rss() if opts.spawn else None
     server_cpu = None
-    if measured.before and measured.after:
+    if measured.server_cpu is not None:  # every worker process, not only the one answering
+        server_cpu = measured.server_cpu
+    elif measured.before and measured.after:
         server_cpu = round(
             measured.after["process_cpu_seconds_total"]
             - measured.before["process_cpu_seconds_total"],
@@ -236,12 +285,21 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
         )
     others = None
     if measured.machine_cpu is not None and server_cpu is not None:
-        others = round(max(0.0, measured.machine_cpu - server_cpu - measured.client_cpu), 2)
+        others = round(
+            max(
+                0.0,
+                measured.machine_cpu
+                - server_cpu
+                - measured.client_cpu
+                - (measured.database_cpu or 0.0),
+            ),
+            2,
+        )
     if opts.spawn:
         server.stop()
     say("checking the books (lurkcoin check)")
     check_ok, check_output = run_check(server)
-    money_after = await circulating(server.database)
+    money_after = await circulating(server.database, opts.database_url)
     wal = Path(str(server.database) + "-wal")
     ok = check_ok and money_before == money_after and api_before == api_after
     detail = (
@@ -264,17 +322,13 @@ async def _bench(opts: Options, server: SpawnedServer) -> dict[str, Any]:
         "server": {"rss_bytes": int(rss) if rss else None, "peak_rss_bytes": peak},
         "cpu": {
             "server_s": server_cpu,
+            "database_s": measured.database_cpu,
             "client_s": round(measured.client_cpu, 2),
             "other_processes_s": others,
             "available_s": round(measured.seconds * (os.cpu_count() or 1), 1),
             "cores": os.cpu_count() or 1,
         },
-        "database": {
-            "path": str(server.database),
-            "bytes": server.database.stat().st_size,
-            "wal_bytes": wal.stat().st_size if wal.exists() else 0,
-            "transactions": transaction_count(str(server.database)),
-        },
+        "database": _database_facts(server, wal),
         "conservation": {
             "ok": ok,
             "api_before_cents": api_before,

@@ -13,19 +13,23 @@ FUND = 100_000_000  # ¤1,000,000.00 in cents
 SERVER_PREFIX = "bench-"
 
 
-def ledger_config(database: Path) -> Config:
+def ledger_config(database: Path, url: str = "") -> Config:
+    """The bench's ledger: the SQLite file, or the PostgreSQL database at ``url``."""
     config = Config()
     config.database.path = str(database)
+    config.database.url = url
     return config
 
 
-async def seed(database: Path, count: int, target_balance: int) -> tuple[list[Account], int]:
+async def seed(
+    database: Path, count: int, target_balance: int, url: str = ""
+) -> tuple[list[Account], int]:
     """Create (or take over) bench-0 … bench-K-1, funded; returns them and the money in circulation.
 
     A server left from an earlier run on the same database gets a fresh
     token and is topped up, so a prefilled database can be benched again.
     """
-    ledger = await Ledger.open(ledger_config(database))
+    ledger = await Ledger.open(ledger_config(database, url))
     try:
         accounts = []
         for i in range(count):
@@ -56,8 +60,8 @@ async def ring_ids(database: Path, accounts: list[Account]) -> list[tuple[int, s
         await ledger.close()
 
 
-async def circulating(database: Path) -> int:
-    ledger = await Ledger.open(ledger_config(database))
+async def circulating(database: Path, url: str = "") -> int:
+    ledger = await Ledger.open(ledger_config(database, url))
     try:
         return sum(s.balance for s in ledger.servers())
     finally:

@@ -33,8 +33,19 @@ def free_port() -> int:
 class SpawnedServer:
     """A ``python -m lurkcoin serve`` child on a loopback port."""
 
-    def __init__(self, database: Path, workdir: Path, config: str | None) -> None:
+    def __init__(
+        self,
+        database: Path,
+        workdir: Path,
+        config: str | None,
+        *,
+        database_url: str = "",
+        workers: int = 1,
+    ) -> None:
         self.database = database
+        # A PostgreSQL ledger instead of the SQLite file, and how many processes serve it.
+        self.database_url = database_url
+        self.workers = workers
         self.workdir = workdir
         self.config = config
         self.port = free_port()
@@ -56,6 +67,8 @@ class SpawnedServer:
             "LURKCOIN_EXPLORER_PUBLIC_TRANSACTIONS": "true",
             "LURKCOIN_EXPLORER_RATE_LIMIT": "1000000000",
         }
+        if self.database_url:
+            env["LURKCOIN_DATABASE_URL"] = self.database_url
         if self.config is None:
             env.pop("LURKCOIN_CONFIG", None)
         return env
@@ -67,7 +80,11 @@ class SpawnedServer:
     def _launch(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                self.command("serve"), env=self.env(), stdout=log, stderr=log, cwd=self.workdir
+                self.command("serve", "--workers", str(self.workers)),
+                env=self.env(),
+                stdout=log,
+                stderr=log,
+                cwd=self.workdir,
             )
 
     async def start(self) -> None:
@@ -109,6 +126,18 @@ class SpawnedServer:
             pass
         return None
 
+    def tree_cpu(self) -> float | None:
+        """CPU seconds the server and its workers have used so far (Linux), or None."""
+        if self.proc is None:
+            return None
+        pids = [self.proc.pid]
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            pids += [int(p) for p in children.split()]
+        except OSError:
+            pass
+        return sum(process_cpu(pid) for pid in pids)
+
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), SIGKILL if it does not go within 30 s."""
         if self.proc is None:
@@ -121,6 +150,31 @@ class SpawnedServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def process_cpu(pid: int) -> float:
+    """User and system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float | None:
+    """CPU seconds of every PostgreSQL process on this machine so far, or None if none."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "postgres" or comm.startswith("postgres:"):
+            found = True
+            total += process_cpu(int(entry.name))
+    return total if found else None
 
 
 def run_check(server: SpawnedServer) -> tuple[bool, str]:
