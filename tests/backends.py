@@ -52,7 +52,7 @@ class Databases:
     """One database for the run, emptied before each test (far cheaper than one per test).
 
     Emptying truncates every table and restarts every identity, then puts back what
-    the migrations insert (the issuance account), so each test starts from the
+    the migrations insert (the system accounts), so each test starts from the
     state a fresh ledger has.
     """
 
@@ -74,6 +74,10 @@ class Databases:
                 "AND tablename <> 'lurkcoin_schema'"
             )
         ]
+        # What the migrations insert (the system accounts), put back in id order after emptying.
+        self._seeded = self._conn.execute(
+            "SELECT uid, name, kind, created_at, updated_at FROM servers ORDER BY id"
+        ).fetchall()
         self._used = False
 
     def fresh(self) -> str:
@@ -94,11 +98,12 @@ class Databases:
                             sql.SQL(", ").join(sql.Identifier(t) for t in self._tables)
                         )
                     )
-                    self._conn.execute(
-                        "INSERT INTO servers (uid, name, kind, created_at, updated_at) VALUES "
-                        "('@issuance', 'issuance', 'system', EXTRACT(EPOCH FROM now())::BIGINT, "
-                        "EXTRACT(EPOCH FROM now())::BIGINT)"
-                    )
+                    for row in self._seeded:
+                        self._conn.execute(
+                            "INSERT INTO servers (uid, name, kind, created_at, updated_at) "
+                            "VALUES (%s, %s, %s, %s, %s)",
+                            row,
+                        )
                     self._conn.execute("UPDATE lurkcoin_schema SET version = %s", (self.version,))
                 return
             except psycopg.errors.LockNotAvailable:

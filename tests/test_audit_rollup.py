@@ -32,6 +32,7 @@ def _rollup(db: str) -> dict[tuple[int, int], tuple[int, int, int, int]]:
     return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_the_rollup_counts_payments_refunds_and_self_payments(ledger: Ledger) -> None:
     a, _ = await ledger.create_server("Alpha", balance=10_000)
     b, _ = await ledger.create_server("Bravo")
@@ -49,6 +50,7 @@ async def test_the_rollup_counts_payments_refunds_and_self_payments(ledger: Ledg
     assert (await ledger.check()).ok
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 @pytest.mark.unbalanced_books
 async def test_check_reports_a_rollup_that_disagrees(ledger: Ledger) -> None:
     await ledger.create_server("Alpha", balance=10_000)
@@ -60,6 +62,7 @@ async def test_check_reports_a_rollup_that_disagrees(ledger: Ledger) -> None:
     assert len(problems) == 1 and "daily rollup of all servers" in problems[0]
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_migrating_an_old_ledger_builds_its_rollup(tmp_path: Path) -> None:
     old = tmp_path / "old-migrations"
     old.mkdir()
@@ -146,6 +149,7 @@ def _tamper(db: Path, sql: str) -> None:
         conn.execute(sql)
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_cli_changes_are_audited_and_tampering_is_named(cli: Cli) -> None:
     cli.create("Alpha")
     cli.ok("adjust", "Alpha", "10", "--reason", "opening")
@@ -160,6 +164,7 @@ def test_cli_changes_are_audited_and_tampering_is_named(cli: Cli) -> None:
     assert "audit log entry #2" in cli("check").out
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_a_removed_entry_breaks_the_chain(cli: Cli) -> None:
     cli.create("Alpha")
     cli.ok("set-target-balance", "Alpha", "100")
@@ -169,6 +174,7 @@ def test_a_removed_entry_breaks_the_chain(cli: Cli) -> None:
     assert result.status == 1 and "entry #3" in result.out
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_sessions_end_on_timeouts_and_removed_accounts(ledger: Ledger) -> None:
     sid = await ledger.open_admin_session("alice", "192.0.2.7")
     found = await ledger.admin_session(sid, users=["alice"], idle=60, max_age=3600)

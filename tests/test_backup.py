@@ -69,6 +69,7 @@ async def test_import_is_idempotent_and_keeps_tokens_working(ledger: Ledger) -> 
     assert ledger.require_server("foxtrot").target_balance == 100_000
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_our_export_imports_into_a_fresh_ledger(ledger: Ledger, tmp_path: Path) -> None:
     await ledger.import_backup(initial_backup())
     await ledger.pay(
@@ -121,6 +122,7 @@ async def test_conflicting_server_stops_the_whole_import(ledger: Ledger) -> None
     assert (await ledger.check()).ok
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_tokens_are_never_stored_in_clear(tmp_path: Path) -> None:
     config = Config()
     config.database.path = str(tmp_path / "clear.db")

@@ -133,6 +133,7 @@ async def test_bad_history_times_are_invalid_requests(
     assert both.status == 400 and both.error == "ERR_INVALIDREQUEST"
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_entries_written_before_the_migration_get_their_times(
     serve: StartServer, tmp_path: Path
 ) -> None:

@@ -22,6 +22,10 @@ from lurkcoin.api.metrics import _is_loopback, parse_metrics
 from lurkcoin.bench.report import percentile
 from lurkcoin.store.prefill import ring_deltas
 
+# The PostgreSQL half leaves these out: the prefill and the file are SQLite's
+# (test_postgres.py runs the bench on PostgreSQL).
+pytestmark = pytest.mark.sqlite_only
+
 
 def bench(*args: str) -> dict[str, Any]:
     done = subprocess.run(

@@ -95,6 +95,7 @@ def test_list_servers_on_an_empty_ledger_says_how_to_start(cli: Cli) -> None:
     assert "lurkcoin create-server NAME" in cli.ok("list-servers")
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_adjust_with_reason(cli: Cli) -> None:
     cli.create("Alpha", "--balance", "10")
     out = cli.ok("adjust", "alpha", "2.1", "--reason", "prize")
@@ -183,6 +184,7 @@ def test_delete_server_is_refused_while_it_has_a_balance(cli: Cli) -> None:
 # -- backup, check, import and export -------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_backup_is_a_consistent_sqlite_copy(cli: Cli, tmp_path: Path) -> None:
     cli.create("Alpha", "--balance", "10")
     cli.create("Bravo")
@@ -219,6 +221,7 @@ def test_check_on_a_clean_ledger(cli: Cli) -> None:
     assert "Problems: none" in out and "Failed refunds: none" in out
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_check_reports_a_broken_invariant_with_status_1(cli: Cli) -> None:
     cli.create("Alpha", "--balance", "1000")
     with sqlite3.connect(cli.db) as conn:  # money appearing from nowhere
@@ -358,12 +361,14 @@ def test_bad_environment_value(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "LURKCOIN_SERVER_PORT" in cli("list-servers").assert_one_error_line()
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_commands_other_than_create_need_an_existing_database(cli: Cli) -> None:
     for argv in (["list-servers"], ["check"], ["backup", "x.db"], ["export", "-"]):
         assert "no database at" in cli(*argv).assert_one_error_line()
     assert not cli.db.exists()
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_database_newer_than_the_program(cli: Cli) -> None:
     cli.create("Alpha")
     with sqlite3.connect(cli.db) as conn:
@@ -372,6 +377,7 @@ def test_database_newer_than_the_program(cli: Cli) -> None:
     assert "schema version 999" in err and "upgrade lurkcoin" in err
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_database_that_is_not_sqlite(cli: Cli) -> None:
     cli.db.write_text("this is not a database\n" * 100, encoding="utf-8")
     assert "not a database" in cli("list-servers").assert_one_error_line()
@@ -386,6 +392,7 @@ def test_usage_errors(cli: Cli) -> None:
 # -- finding the configuration ------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_config_from_the_environment(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -400,6 +407,7 @@ def test_config_from_the_environment(
     assert (tmp_path / "named.db").exists()
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_config_from_the_working_directory(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -20,6 +20,9 @@ from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import Ledger
 
+# The PostgreSQL half leaves these out: SQLite commit internals.
+pytestmark = pytest.mark.sqlite_only
+
 TRIPWIRE_AMOUNT = 666
 
 TRIPWIRE = f"""

@@ -54,6 +54,7 @@ def test_the_example_names_every_key_and_only_known_keys(tmp_path: Path) -> None
     assert config_keys() - documented == set(), "known but not documented"
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_the_example_gives_the_defaults(tmp_path: Path) -> None:
     assert load_config(EXAMPLE, environ={}) == Config()
     assert load(tmp_path, uncommented_example()) == Config()

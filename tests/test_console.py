@@ -96,6 +96,7 @@ async def test_without_accounts_there_is_no_console(tmp_path: Path) -> None:
         await server.stop()
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_session_cookie_flags_and_only_a_hash_at_rest(
     site: LiveServer, browser: Open
 ) -> None:
@@ -351,6 +352,7 @@ async def test_csv_export_streams_the_search_and_defuses_formulas(
     assert len(everything) == 4 and any(r[3].startswith("'=") for r in everything[1:])
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_removing_an_account_ends_its_sessions(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
     first = await start_server(console_config(db))

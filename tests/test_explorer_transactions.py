@@ -8,9 +8,7 @@ makes scans stop early (a tiny scan budget) and when rows tie on their sort key.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -61,10 +59,11 @@ def _matches(row: Row, filters: dict[str, Any]) -> bool:
     return all(checks[name](value) for name, value in filters.items())
 
 
-def _seqs(api: Api) -> dict[str, int]:
-    """Each transaction's seq, the tie-breaker of both sort orders, read from the file."""
-    with contextlib.closing(sqlite3.connect(api.server.ledger.config.database.path)) as db:
-        return dict(db.execute("SELECT id, seq FROM transactions").fetchall())
+async def _seqs(api: Api) -> dict[str, int]:
+    """Each transaction's seq, the tie-breaker of both sort orders, read from the database."""
+    reader = api.server.ledger.store.reader
+    assert reader is not None
+    return {str(r[0]): int(r[1]) for r in await reader.rows("SELECT id, seq FROM transactions")}
 
 
 def _expected(
@@ -114,7 +113,7 @@ async def test_every_query_walks_exactly_the_model(
     # A small scan budget makes sparse filters return short pages with cursors.
     monkeypatch.setattr(ledger_explorer, "SCAN_SLACK", slack)
     rng = random.Random(slack)
-    seqs = _seqs(api)
+    seqs = await _seqs(api)
     for _ in range(40):
         filters = _random_filters(rng)
         sort = rng.choice(("time", "amount"))

@@ -54,6 +54,7 @@ async def _fill_until_refused(client: Client, bank: Bank) -> tuple[list[str], st
     raise AssertionError("the database never filled up")
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_a_full_database_answers_503_keeps_reads_and_resumes_by_itself(
     serve: StartServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

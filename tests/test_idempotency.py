@@ -166,6 +166,7 @@ def test_which_idempotency_keys_are_valid(key: str, valid: bool) -> None:
     assert valid_idempotency_key(key) is valid
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_keys_older_than_a_day_are_forgotten(ledger: Ledger) -> None:
     alpha, _ = await ledger.create_server("Alpha", balance=1_000)
     await ledger.create_server("Bravo")

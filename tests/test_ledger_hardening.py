@@ -46,6 +46,7 @@ def _tamper(path: str, *statements: tuple[str, tuple]) -> None:
     db.close()
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 @pytest.mark.parametrize(
     "case",
     [
@@ -229,6 +230,7 @@ def cfg(tmp_path: Path) -> Config:
     return c
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_every_concurrent_cli_write_reaches_the_cache(tmp_path: Path) -> None:
     """No patching: in each round a 'CLI' thread commits one target-balance change
     at a random moment while payments flow; once everything is quiet and the
@@ -280,6 +282,7 @@ async def test_every_concurrent_cli_write_reaches_the_cache(tmp_path: Path) -> N
 # -- a committed batch is answered as committed -----------------------------------
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_a_failure_after_commit_still_answers_success(tmp_path: Path) -> None:
     c = Config()
     c.database.path = str(tmp_path / "p.db")

@@ -9,6 +9,7 @@ postgresql`), where every test has a fresh database of its own.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
@@ -228,3 +229,36 @@ async def test_a_failed_operation_rolls_back_alone(two: tuple[Ledger, Ledger]) -
     assert isinstance(results[1], LurkcoinError) and results[1].code == "ERR_INTERNALERROR"
     assert isinstance(results[0], Transaction) and isinstance(results[2], Transaction)
     assert a.require_server("alpha").balance == 800
+
+
+@postgresql
+def test_the_bench_runs_two_workers_on_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    """`lurkcoin bench --database-url --workers 2`: payments through both, books checked."""
+    from lurkcoin.cli import main
+
+    status = main(
+        [
+            "bench",
+            "--spawn",
+            "--database-url",
+            Config().database.url,
+            "--workers",
+            "2",
+            "--scenario",
+            "pay",
+            "--duration",
+            "2",
+            "--warmup",
+            "0.2",
+            "--concurrency",
+            "8",
+            "--json",
+        ]
+    )
+    out, _ = capsys.readouterr()
+    result = json.loads(out)
+    assert status == 0 and result["ok"], result["conservation"]
+    assert result["traffic"]["all"]["requests"] > 0 and not result["traffic"]["errors"]
+    # Measured for every worker and for PostgreSQL (a second on a busy machine may round to 0).
+    assert result["cpu"]["server_s"] is not None and result["cpu"]["database_s"] is not None
+    assert result["database"]["workers"] == 2

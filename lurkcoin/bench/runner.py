@@ -44,9 +44,9 @@ from lurkcoin.bench.server import (
     postgres_cpu,
     run_check,
 )
+from lurkcoin.core.database_url import redact
 from lurkcoin.core.money import format_balance
 from lurkcoin.progress import Progress
-from lurkcoin.store.postgres_url import redact
 from lurkcoin.store.prefill import prefill, transaction_count
 
 # Transactions per prefill transaction: a progress update every second or so.

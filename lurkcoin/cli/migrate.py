@@ -17,9 +17,9 @@ from pathlib import Path
 
 from lurkcoin.cli.commands import CliError, SubParsers
 from lurkcoin.config import Config
+from lurkcoin.core.database_url import redact
 from lurkcoin.core.money import format_balance
 from lurkcoin.ledger.migration import CopyError, database_section, migrate_database
-from lurkcoin.store.postgres_url import redact
 
 
 def add_migrate_parser(subparsers: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:

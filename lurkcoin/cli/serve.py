@@ -39,9 +39,9 @@ from lurkcoin.cli.commands import FIRST_SERVER_HINT, CliError
 from lurkcoin.cli.exit_codes import ExitCode
 from lurkcoin.cli.workers import check_workers, share_limits, supervise
 from lurkcoin.config import Config
+from lurkcoin.core.database_url import redact
 from lurkcoin.ledger import DISK_FULL, Ledger
 from lurkcoin.logs import LogSetup, configure_logging
-from lurkcoin.store.postgres_url import redact
 from lurkcoin.systemd import Notifier
 from lurkcoin.webhooks import webhook_context
 

@@ -32,7 +32,8 @@ TABLE_ORDER = (
     "daily_rollup",
     "account_requests",
 )
-# Rows the migrations insert into a new database (the system accounts): replaced by the source's.
+# Rows the migrations insert into a new database (the system accounts @issuance and
+# @fees): replaced by the source's.
 _SEEDED = {"servers"}
 PAGE = 2000
 

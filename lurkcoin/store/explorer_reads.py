@@ -232,7 +232,7 @@ async def server_activity(reader: Reader) -> dict[int, tuple[int, int | None]]:
 async def webhook_outcomes(reader: Reader, since: float) -> tuple[int, int]:
     """(servers whose last webhook attempt was after ``since``, how many of those succeeded)."""
     rows = await reader.rows(
-        "SELECT COUNT(*), COALESCE(SUM(last_error IS NULL), 0) FROM webhook_state "
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE last_error IS NULL) FROM webhook_state "
         "WHERE last_attempt_at >= ?",
         (since,),
     )

@@ -28,6 +28,7 @@ import os
 import time
 from typing import Any
 
+from lurkcoin.core.database_url import redact
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.models import BatchOutcome
 from lurkcoin.store.health import WriteHealth
@@ -40,7 +41,6 @@ from lurkcoin.store.pg_connection import (
     unreachable,
 )
 from lurkcoin.store.pg_reads import PgReader
-from lurkcoin.store.postgres_url import redact
 from lurkcoin.store.sqlite import Operation, Results, SqliteStore
 from lurkcoin.store.writes import WriteTx
 
@@ -98,6 +98,9 @@ class PgStore(SqliteStore):
             row = conn.execute("SELECT id FROM servers WHERE uid = '@issuance'").fetchone()
             assert row is not None, "the migrations create the issuance account"
             self.issuance_id = int(row[0])
+            row = conn.execute("SELECT id FROM servers WHERE uid = '@fees'").fetchone()
+            assert row is not None, "the migrations create the fee account"
+            self.fees_id = int(row[0])
         except BaseException:
             conn.close()
             raise

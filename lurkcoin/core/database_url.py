@@ -1,4 +1,4 @@
-"""A PostgreSQL URL as logs, banners and metrics may show it: never its password."""
+"""A PostgreSQL URL as logs, banners and metrics may show it: never its password (pure, no I/O)."""
 
 from __future__ import annotations
 
