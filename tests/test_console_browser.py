@@ -141,6 +141,7 @@ def create_server(page: Page, name: str, balance: str = "") -> str:
     return page.input_value("#secret")
 
 
+@pytest.mark.sqlite_only  # imports into a second ledger and downloads the SQLite copy
 def test_an_operators_day(page: Page, site: Site, tmp_path: Path) -> None:
     assert sign_in(page, "alice") == 200
     assert page.url.endswith("/admin/")

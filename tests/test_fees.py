@@ -116,9 +116,15 @@ def test_pricing_takes_the_targets_fee_from_what_it_receives(
         priced.amount - priced.fee, tgt.balance, tgt.target_balance, rules.formula
     )
     # With no fee, the price is exactly the one before fees existed.
-    free = price_payment(src, _server(2, target[0], target[1], 0), sent, local_currency, rules)
-    assert free.fee == 0 and free.amount == priced.amount
-    assert free.received >= priced.received
+    try:
+        free = price_payment(src, _server(2, target[0], target[1], 0), sent, local_currency, rules)
+    except LurkcoinError as err:
+        # Without the fee more arrives, which may exceed what one payment may deliver
+        # (hypothesis found: 7 cents into a target whose rate is 167,000 to 1).
+        assert err.code == "ERR_TRANSACTIONLIMIT"
+    else:
+        assert free.fee == 0 and free.amount == priced.amount
+        assert free.received >= priced.received
     # A server paying itself converts nothing and pays no fee, whatever its fee.
     own = _server(1, source[0], source[1], bps)
     try:
@@ -186,6 +192,7 @@ steps = st.lists(
 )
 
 
+@pytest.mark.sqlite_only  # a ledger per example; the PostgreSQL half has a database per test
 @settings(max_examples=25, deadline=None)
 @given(
     fees=st.lists(st.sampled_from([0, 1, 33, 250, 999, 5000, 10_000]), min_size=3, max_size=3),
@@ -244,6 +251,7 @@ async def test_a_refund_needs_only_what_reached_the_rejecter(ledger: Ledger) -> 
     assert ledger.require_server("alpha").balance == 10_000
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 @pytest.mark.unbalanced_books
 async def test_check_names_a_fee_posted_to_the_wrong_side(ledger: Ledger) -> None:
     await ledger.create_server("Alpha", balance=10_000)

@@ -262,3 +262,25 @@ def test_the_bench_runs_two_workers_on_postgresql(capsys: pytest.CaptureFixture[
     # Measured for every worker and for PostgreSQL (a second on a busy machine may round to 0).
     assert result["cpu"]["server_s"] is not None and result["cpu"]["database_s"] is not None
     assert result["database"]["workers"] == 2
+
+
+@postgresql
+def test_serve_refuses_scheduled_copies_of_a_postgresql_ledger(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from lurkcoin.cli import main
+
+    monkeypatch.setenv("LURKCOIN_BACKUP_DIRECTORY", str(tmp_path))
+    assert main(["serve", "--port", "0"]) == 2
+    assert "[backup] directory takes copies of a SQLite ledger" in capsys.readouterr().err
+
+
+@pytest.mark.sqlite_only  # the PostgreSQL half gives every config a database URL
+def test_serve_refuses_workers_on_sqlite(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from lurkcoin.cli import main
+
+    monkeypatch.setenv("LURKCOIN_DATABASE_PATH", str(tmp_path / "x.db"))
+    assert main(["serve", "--workers", "2", "--port", "5999"]) == 2
+    assert "--workers above 1 needs a PostgreSQL ledger" in capsys.readouterr().err

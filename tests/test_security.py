@@ -37,6 +37,7 @@ def imported_server(name: str, token: str) -> dict[str, object]:
 # -- the acceptance test: no secret in the database or the logs -------------------------
 
 
+@pytest.mark.sqlite_only  # scans the SQLite file's bytes
 async def test_no_token_or_key_reaches_the_database_or_the_logs(
     bank: Bank, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

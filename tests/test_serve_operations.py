@@ -35,7 +35,12 @@ def _free_port() -> int:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LURKCOIN_", "NOTIFY_"))}
+    # The config file speaks, but for the PostgreSQL half's database.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LURKCOIN_", "NOTIFY_")) or k == "LURKCOIN_DATABASE_URL"
+    }
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env | extra
 

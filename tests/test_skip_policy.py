@@ -44,6 +44,7 @@ def _run_inner(
         "live_server.py",
         "auth_helpers.py",
         "cli_helpers.py",
+        "backends.py",
     ):
         shutil.copy(TESTS / helper, tmp_path / helper)
     (tmp_path / "test_inner.py").write_text(INNER, encoding="utf-8")

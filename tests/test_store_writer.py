@@ -15,6 +15,9 @@ import pytest
 from lurkcoin.config import Config
 from lurkcoin.ledger import Ledger
 
+# The SQLite writer itself (its thread, its lock, its batches): left out of the PostgreSQL half.
+pytestmark = pytest.mark.sqlite_only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

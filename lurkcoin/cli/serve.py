@@ -147,6 +147,11 @@ def serve(config: Config, args: argparse.Namespace) -> int:
         logging.getLogger(record.name).handle(record)
     workers = getattr(args, "workers", 1) or 1
     check_workers(config, workers)
+    if config.database.url and config.backup.directory:
+        raise CliError(
+            "[backup] directory takes copies of a SQLite ledger; back a PostgreSQL ledger up "
+            "with pg_dump or point-in-time recovery, and leave it empty"
+        )
     raise_open_file_limit()
     servers = asyncio.run(_prepare_database(config))
     where = config.database.url and redact(config.database.url)

@@ -49,7 +49,10 @@ class PgReader(Reader):
         self._conn = conn
 
     @classmethod
-    async def open(cls, path: str, connections: int = POOL_SIZE) -> "PgReader":
+    async def open(
+        cls, path: str, connections: int = POOL_SIZE, *, uri: bool = False
+    ) -> "PgReader":
+        """``path`` is the database URL (``uri`` is SQLite's and means nothing here)."""
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             path,
             min_size=1,

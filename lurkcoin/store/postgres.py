@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lurkcoin.core.database_url import redact
@@ -119,7 +120,9 @@ class PgStore(SqliteStore):
     async def set_size_limit(self, max_bytes: int | None) -> None:
         """[database] max_size caps a SQLite file; PostgreSQL's space is the operator's."""
 
-    async def backup_to(self, dest: str) -> None:
+    async def backup_to(
+        self, dest: str, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         raise LurkcoinError(
             "ERR_INTERNALERROR",
             "Online copies are for SQLite ledgers; back a PostgreSQL ledger up with "
