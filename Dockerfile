@@ -2,18 +2,20 @@
 #   docker build -t lurkcoin .
 #   docker run -d -p 5000:5000 -v lurkcoin-data:/data lurkcoin
 #   docker exec -it <container> lurkcoin create-server "My Server" --balance 1000
+# On PostgreSQL: -e LURKCOIN_DATABASE_URL=postgresql://... (the driver is included).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY setup.cfg pyproject.toml README.md LICENSE ./
 COPY lurkcoin ./lurkcoin
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgresql]'
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 lurkcoin \
     && useradd --system --uid 10001 --gid lurkcoin --home-dir /data --shell /usr/sbin/nologin lurkcoin \
     && install -d -o lurkcoin -g lurkcoin -m 750 /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'lurkcoin[postgresql]' \
+    && rm -rf /wheels
 USER lurkcoin
 WORKDIR /data
 VOLUME ["/data"]
