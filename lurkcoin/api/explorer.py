@@ -60,12 +60,14 @@ SERVER_SORTS = (
     "target_balance",
     "exchange_rate",
     "pending_count",
+    "transaction_count",
     "last_activity",
 )
 TRANSACTION_SORTS = ("time", "amount")
 
 _LIMIT = integer(1, MAX_LIMIT)
 _ORDER = choice(("asc", "desc"))
+_COUNT = integer(0, 10**15)
 _PRIVATE = (
     "transactions are private on this server: send a read-only key with the explorer "
     "scope as the header Authorization: key=<key>"
@@ -126,6 +128,7 @@ def server_object(row: ServerRow) -> dict[str, Any]:
         "exchange_rate": _rate_object(row),
         "fee_bps": s.fee_bps,
         "pending_count": row.pending_count,
+        "transaction_count": row.transaction_count,
         "last_activity": row.last_activity,
     }
 
@@ -162,6 +165,8 @@ def _sort_value(row: ServerRow, field: str) -> tuple[int, Any]:
 _SERVER_PARAMS = {
     "min_balance": amount,
     "max_balance": amount,
+    "min_transactions": _COUNT,
+    "max_transactions": _COUNT,
     "fixed_rate": boolean,
     "active": boolean,
     "sort": text,
@@ -180,11 +185,16 @@ async def servers(request: web.Request) -> web.StreamResponse:
     low, high = values.get("min_balance"), values.get("max_balance")
     if low is not None and high is not None and low > high:
         raise invalid("min_balance", "must not exceed max_balance")
+    fewest, most = values.get("min_transactions"), values.get("max_transactions")
+    if fewest is not None and most is not None and fewest > most:
+        raise invalid("min_transactions", "must not exceed max_transactions")
     rows = [
         r
         for r in rows
         if (low is None or r.server.balance >= low)
         and (high is None or r.server.balance <= high)
+        and (fewest is None or r.transaction_count >= fewest)
+        and (most is None or r.transaction_count <= most)
         and ("fixed_rate" not in values or r.fixed_rate == values["fixed_rate"])
         and ("active" not in values or _active(r, now) == values["active"])
     ]
