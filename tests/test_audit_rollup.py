@@ -62,6 +62,26 @@ async def test_check_reports_a_rollup_that_disagrees(ledger: Ledger) -> None:
     assert len(problems) == 1 and "daily rollup of all servers" in problems[0]
 
 
+@pytest.mark.unbalanced_books
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [("pending_change = pending_change - 1", "all servers"), ("self_count = 1", "server #")],
+)
+async def test_check_reports_wrong_pending_changes_and_self_counts(
+    ledger: Ledger, change: str, where: str
+) -> None:
+    await ledger.create_server("Alpha", balance=10_000)
+    b, _ = await ledger.create_server("Bravo")
+    t = await pay(ledger, "alpha", "bravo", 300)
+    await ledger.acknowledge(ledger.require_server("bravo"), [t.id])
+    assert (await ledger.check()).ok
+    server_id = 0 if where == "all servers" else b.id
+    with sqlite3.connect(ledger.config.database.path) as conn:
+        conn.execute(f"UPDATE daily_rollup SET {change} WHERE server_id = ?", (server_id,))
+    problems = (await ledger.check()).problems
+    assert len(problems) == 1 and f"daily rollup of {where}" in problems[0], problems
+
+
 async def test_migrating_an_old_ledger_builds_its_rollup(tmp_path: Path) -> None:
     old = tmp_path / "old-migrations"
     old.mkdir()
