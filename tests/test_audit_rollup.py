@@ -41,9 +41,11 @@ async def test_the_rollup_counts_payments_refunds_and_self_payments(ledger: Ledg
     await ledger.reject(ledger.require_server("bravo"), [t.id])  # refund: bravo pays alpha 300
     day = int(time.time()) // 86400
     rollup = _rollup(ledger.config.database.path)
-    assert rollup[(0, day)] == (3, 650, 3, 650)
-    assert rollup[(a.id, day)] == (2, 350, 2, 350)
-    assert rollup[(b.id, day)] == (1, 300, 1, 300)
+    # (sent, volume, received, volume, self-payments, change in the pending count):
+    # the payment and its refund were made pending, the payment was then rejected.
+    assert rollup[(0, day)] == (3, 650, 3, 650, 0, 1)
+    assert rollup[(a.id, day)] == (2, 350, 2, 350, 1, 0)
+    assert rollup[(b.id, day)] == (1, 300, 1, 300, 0, 0)
     totals = await ledger.daily_totals(0, 30)
     assert len(totals) == 30 and totals[-1].sent_count == 3 and totals[0].sent_count == 0
     assert (await ledger.all_time_totals(a.id)).sent_volume == 350
@@ -63,6 +65,27 @@ async def test_check_reports_a_rollup_that_disagrees(ledger: Ledger) -> None:
 
 
 @pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
+@pytest.mark.unbalanced_books
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [("pending_change = pending_change - 1", "all servers"), ("self_count = 1", "server #")],
+)
+async def test_check_reports_wrong_pending_changes_and_self_counts(
+    ledger: Ledger, change: str, where: str
+) -> None:
+    await ledger.create_server("Alpha", balance=10_000)
+    b, _ = await ledger.create_server("Bravo")
+    t = await pay(ledger, "alpha", "bravo", 300)
+    await ledger.acknowledge(ledger.require_server("bravo"), [t.id])
+    assert (await ledger.check()).ok
+    server_id = 0 if where == "all servers" else b.id
+    with sqlite3.connect(ledger.config.database.path) as conn:
+        conn.execute(f"UPDATE daily_rollup SET {change} WHERE server_id = ?", (server_id,))
+    problems = (await ledger.check()).problems
+    assert len(problems) == 1 and f"daily rollup of {where}" in problems[0], problems
+
+
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 async def test_migrating_an_old_ledger_builds_its_rollup(tmp_path: Path) -> None:
     old = tmp_path / "old-migrations"
     old.mkdir()
@@ -77,20 +100,41 @@ async def test_migrating_an_old_ledger_builds_its_rollup(tmp_path: Path) -> None
             "VALUES ('a', 'A', 0, 0, 0), ('b', 'B', 0, 0, 0)"
         )
         ids = dict(conn.execute("SELECT uid, id FROM servers").fetchall())
-        for n, when in enumerate((86400 * 5, 86400 * 5 + 10, 86400 * 9)):
+        made = (
+            (86400 * 5, "a", "b", "settled", None),
+            (86400 * 5 + 10, "a", "b", "settled", None),
+            (86400 * 9, "a", "b", "settled", None),
+            (86400 * 9 + 1, "a", "a", "settled", None),  # a self-payment
+            (86400 * 9 + 2, "a", "b", "acknowledged", 86400 * 11 + 5),
+            (86400 * 10, "b", "a", "pending", None),
+        )
+        for n, (when, source, target, status, processed) in enumerate(made):
             conn.execute(
                 "INSERT INTO transactions (id, source, source_server, source_server_id, target, "
                 "target_server, target_server_id, amount, sent_amount, received_amount, time, "
-                "revertable, status, imported) VALUES (?, '', 'A', ?, '', 'B', ?, 100, 100, 100, "
-                "?, 0, 'settled', 1)",
-                (f"T{n}", ids["a"], ids["b"], when),
+                "revertable, status, processed_at, imported) "
+                "VALUES (?, '', ?, ?, 'x', ?, ?, 100, 100, 100, ?, 0, ?, ?, 1)",
+                (
+                    f"T{n}",
+                    source.upper(),
+                    ids[source],
+                    target.upper(),
+                    ids[target],
+                    when,
+                    status,
+                    processed,
+                ),
             )
     ledger = await Ledger.open(config)
     try:
         rollup = _rollup(config.database.path)
-        assert rollup[(0, 5)] == (2, 200, 2, 200) and rollup[(0, 9)] == (1, 100, 1, 100)
-        assert rollup[(ids["a"], 5)] == (2, 200, 0, 0)
-        assert rollup[(ids["b"], 9)] == (0, 0, 1, 100)
+        assert rollup[(0, 5)] == (2, 200, 2, 200, 0, 0)
+        assert rollup[(0, 9)] == (3, 300, 3, 300, 0, 1)
+        assert rollup[(0, 10)] == (1, 100, 1, 100, 0, 1)
+        assert rollup[(0, 11)] == (0, 0, 0, 0, 0, -1)  # only the acknowledgement
+        assert rollup[(ids["a"], 5)] == (2, 200, 0, 0, 0, 0)
+        assert rollup[(ids["a"], 9)] == (3, 300, 1, 100, 1, 0)
+        assert rollup[(ids["b"], 9)] == (0, 0, 2, 200, 0, 0)
         assert await ledger.rollup_problems() == []
     finally:
         await ledger.close()

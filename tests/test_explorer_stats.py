@@ -88,8 +88,11 @@ async def test_history_days_match_the_transactions(api: Api) -> None:
         servers = {s for t in on_day for s in (t["source_server"], t["target_server"])}
         assert snapshot["active_servers"] == len(servers)
         assert snapshot["new_servers"] == 0 and snapshot["circulation"] == 0
+        assert snapshot["pending"] == 0  # the imported history is all settled
     default = (await api.ok("/api/history.json"))["days"]
     assert len(default) == 30 and default[-1]["new_servers"] == 3
+    pending = await api.walk(limit=500, status="pending")
+    assert default[-1]["pending"] == len(pending) > 0 and default[-2]["pending"] == 0
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """The public explorer API (/api/*.json): servers, transactions and exchange rates.
 
 Read-only, in the /v3 envelope. Aggregates are public; transaction-level
-data (player names) only when ``[explorer] public_transactions`` is true, or
-with a read-only key holding the ``explorer`` scope. Rate limit, CORS,
+data (player names) only when ``[explorer] public_transactions`` is true, with
+a read-only key holding the ``explorer`` scope, or with a signed-in console
+user's session cookie. Rate limit, CORS,
 caching and ETags are added by lurkcoin.api.explorer_http.public.
 """
 
@@ -39,6 +40,7 @@ from lurkcoin.api.explorer_params import (
 from lurkcoin.api.jsonout import Money
 from lurkcoin.api.replies import success
 from lurkcoin.api.v3 import transaction_object
+from lurkcoin.console.guard import SESSION_COOKIE, console_viewer
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger.credentials import KEY_PREFIX
 from lurkcoin.ledger.explorer import Explorer, ServerRow, TransactionSearch
@@ -60,12 +62,14 @@ SERVER_SORTS = (
     "target_balance",
     "exchange_rate",
     "pending_count",
+    "transaction_count",
     "last_activity",
 )
 TRANSACTION_SORTS = ("time", "amount")
 
 _LIMIT = integer(1, MAX_LIMIT)
 _ORDER = choice(("asc", "desc"))
+_COUNT = integer(0, 10**15)
 _PRIVATE = (
     "transactions are private on this server: send a read-only key with the explorer "
     "scope as the header Authorization: key=<key>"
@@ -76,16 +80,23 @@ def _explorer(request: web.Request) -> Explorer:
     return request.config_dict[LEDGER_KEY].explorer
 
 
-async def transaction_access(request: web.Request) -> str:
-    """How transaction data may be shown: "public", or "key" when a key unlocked it.
+async def transaction_access(request: web.Request, *, optional: bool = False) -> str:
+    """How transaction data may be shown: "public", "key" (a key unlocked it), "admin" (a
+    signed-in console user's cookie did) or, when ``optional``, "none".
 
-    Raises 401 (no key), 403 (a key without the explorer scope, or a server's
-    own token: only an operator-granted key opens everyone's transactions).
+    Raises 401 (no key, no console session), 403 (a key without the explorer
+    scope, or a server's own token: only an operator-granted key opens
+    everyone's transactions). A key that is sent is checked even beside a
+    session cookie: a wrong key is an error, never a quiet fallback.
     """
     if request.config_dict[EXPLORER_KEY].settings.public_transactions:
         return "public"
     header = request.headers.get("Authorization")
     if header is None:
+        if SESSION_COOKIE in request.cookies and await console_viewer(request):
+            return "admin"
+        if optional:
+            return "none"
         raise LurkcoinError("ERR_INVALIDLOGIN", details=_PRIVATE)
     basic = parse_basic(header)
     if basic is not None and not basic.token.startswith(KEY_PREFIX):
@@ -96,10 +107,15 @@ async def transaction_access(request: web.Request) -> str:
     return "key"
 
 
+def _unlocked_cache(access: str, public_policy: str) -> str:
+    """What a key or a console session unlocked is never stored by a shared cache."""
+    return PRIVATE_CACHE if access in ("key", "admin") else public_policy
+
+
 def _cached(response: web.Response, policy: str, *, varies: bool = False) -> web.Response:
     response.headers["Cache-Control"] = policy
     if varies:
-        response.headers["Vary"] = "Authorization"
+        response.headers["Vary"] = "Authorization, Cookie"
     return response
 
 
@@ -126,6 +142,7 @@ def server_object(row: ServerRow) -> dict[str, Any]:
         "exchange_rate": _rate_object(row),
         "fee_bps": s.fee_bps,
         "pending_count": row.pending_count,
+        "transaction_count": row.transaction_count,
         "last_activity": row.last_activity,
     }
 
@@ -162,6 +179,8 @@ def _sort_value(row: ServerRow, field: str) -> tuple[int, Any]:
 _SERVER_PARAMS = {
     "min_balance": amount,
     "max_balance": amount,
+    "min_transactions": _COUNT,
+    "max_transactions": _COUNT,
     "fixed_rate": boolean,
     "active": boolean,
     "sort": text,
@@ -180,11 +199,16 @@ async def servers(request: web.Request) -> web.StreamResponse:
     low, high = values.get("min_balance"), values.get("max_balance")
     if low is not None and high is not None and low > high:
         raise invalid("min_balance", "must not exceed max_balance")
+    fewest, most = values.get("min_transactions"), values.get("max_transactions")
+    if fewest is not None and most is not None and fewest > most:
+        raise invalid("min_transactions", "must not exceed max_transactions")
     rows = [
         r
         for r in rows
         if (low is None or r.server.balance >= low)
         and (high is None or r.server.balance <= high)
+        and (fewest is None or r.transaction_count >= fewest)
+        and (most is None or r.transaction_count <= most)
         and ("fixed_rate" not in values or r.fixed_rate == values["fixed_rate"])
         and ("active" not in values or _active(r, now) == values["active"])
     ]
@@ -225,11 +249,7 @@ async def server(request: web.Request) -> web.StreamResponse:
     row = next(r for r in await explorer.server_rows() if r.server.id == found.id)
     # Without credentials a private explorer still shows the row (recent: null);
     # a wrong or insufficient key is an error, never a quiet public view.
-    access = "none"
-    if request.config_dict[EXPLORER_KEY].settings.public_transactions or (
-        "Authorization" in request.headers
-    ):
-        access = await transaction_access(request)
+    access = await transaction_access(request, optional=True)
     recent = None
     if access != "none":
         recent = [
@@ -243,7 +263,7 @@ async def server(request: web.Request) -> web.StreamResponse:
             "recent_transactions": recent,
         }
     )
-    return _cached(reply, PRIVATE_CACHE if access == "key" else PUBLIC_CACHE, varies=True)
+    return _cached(reply, _unlocked_cache(access, PUBLIC_CACHE), varies=True)
 
 
 TRANSACTION_PARAMS = {
@@ -347,7 +367,7 @@ async def transactions(request: web.Request) -> web.StreamResponse:
     access = await transaction_access(request)
     rows, pagination = await query_transactions(request, values)
     result = {"transactions": [explorer_transaction(t) for t in rows], "pagination": pagination}
-    return _cached(success(result), PRIVATE_CACHE if access == "key" else PUBLIC_CACHE, varies=True)
+    return _cached(success(result), _unlocked_cache(access, PUBLIC_CACHE), varies=True)
 
 
 def _final(t: Transaction) -> bool:
@@ -364,7 +384,7 @@ async def transaction(request: web.Request) -> web.StreamResponse:
         raise LurkcoinError("ERR_NOTFOUND", details=f"id: no transaction {txn_id[:60]!r}")
     policy = FINAL_CACHE if _final(found) else REVALIDATE_CACHE
     reply = success(explorer_transaction(found))
-    return _cached(reply, PRIVATE_CACHE if access == "key" else policy, varies=True)
+    return _cached(reply, _unlocked_cache(access, policy), varies=True)
 
 
 async def exchange_rates(request: web.Request) -> web.StreamResponse:

@@ -39,7 +39,8 @@ _KEYED = ("ERR_INVALIDLOGIN", "ERR_FORBIDDEN", "ERR_TOOMANYREQUESTS")
 _PRIVACY = (
     " Player names are public only when the operator sets `[explorer] public_transactions "
     "= true`; otherwise this needs `Authorization: key=<key>` with a key holding the "
-    "`explorer` scope (401 without one, 403 with a key lacking it or a server's token)."
+    "`explorer` scope (401 without one, 403 with a key lacking it or a server's token) "
+    "or the session cookie of a user signed in to the admin console."
 )
 _HEADERS = (
     " Every reply has CORS (`Access-Control-Allow-Origin: *`), `X-RateLimit-Limit`, "
@@ -67,8 +68,8 @@ EXPLORER_ENDPOINTS: tuple[Endpoint, ...] = (
         _GET,
         public(explorer_stats.history),
         "Daily snapshots",
-        "Transactions, volume, active and new servers, circulation per UTC day, over at most "
-        "366 days." + _HEADERS,
+        "Transactions, volume, active and new servers, circulation and pending transactions "
+        "at the end of each UTC day, over at most 366 days." + _HEADERS,
         "explorer",
         HISTORY_RESULT,
         scopes=None,
@@ -81,7 +82,8 @@ EXPLORER_ENDPOINTS: tuple[Endpoint, ...] = (
         _GET,
         public(explorer.servers),
         "Every server: balance, rate, rank, activity",
-        "Filters, sorting (`sort=balance&order=desc` or `sort=balance:desc`) and pages of up "
+        "Rank, balance, target balance, rate, pending and transaction counts, last activity; "
+        "filters, sorting (`sort=balance&order=desc` or `sort=balance:desc`) and pages of up "
         "to 500 with a `pagination` object." + _HEADERS,
         "explorer",
         SERVERS_RESULT,

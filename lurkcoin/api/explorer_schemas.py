@@ -81,6 +81,12 @@ EXPLORER_SCHEMAS: dict[str, Schema] = {
             "exchange_rate": _object(RATE, "The current rate, both ways."),
             "fee_bps": _FEE_BPS,
             "pending_count": {"type": "integer", "minimum": 0},
+            "transaction_count": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Transactions it sent or received (a self-payment once): "
+                "as many as its /v3/history shows.",
+            },
             "last_activity": _MAYBE_TIME
             | {"description": "Its newest transaction's time (null: none yet)."},
         },
@@ -185,6 +191,7 @@ def _query(name: str, description: str, schema: Schema) -> Schema:
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 _AMOUNT = {"type": "string", "pattern": AMOUNT_PATTERN}
+_WHOLE_COUNT = {"type": "integer", "minimum": 0, "maximum": 10**15}
 _MOMENT = {
     "anyOf": [
         {"type": "integer", "minimum": 0, "maximum": LATEST_TIME},
@@ -234,6 +241,8 @@ EXPLORER_PARAMETERS: dict[str, Schema] = {
     ),
     "MinBalance": _query("min_balance", "Balance at least this.", _AMOUNT),
     "MaxBalance": _query("max_balance", "Balance at most this.", _AMOUNT),
+    "MinTransactions": _query("min_transactions", "transaction_count at least this.", _WHOLE_COUNT),
+    "MaxTransactions": _query("max_transactions", "transaction_count at most this.", _WHOLE_COUNT),
     "FixedRate": _query(
         "fixed_rate", "true: target balance 0; false: a floating rate.", {"type": "boolean"}
     ),
@@ -273,6 +282,8 @@ EXPLORER_PARAMETERS: dict[str, Schema] = {
 SERVER_LIST_PARAMETERS = (
     "MinBalance",
     "MaxBalance",
+    "MinTransactions",
+    "MaxTransactions",
     "FixedRate",
     "Active",
     "ServerSort",
@@ -311,6 +322,11 @@ SNAPSHOT = _object(
         "active_servers": {"type": "integer", "minimum": 0},
         "new_servers": {"type": "integer", "minimum": 0},
         "circulation": _MONEY | {"description": "Lurkcoins held by servers at the day's end."},
+        "pending": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Transactions awaiting acknowledgement at the day's end.",
+        },
     },
     "One day, from the daily rollup.",
 )

@@ -45,6 +45,7 @@ def snapshot_object(s: DaySnapshot) -> dict[str, Any]:
         "active_servers": s.active_servers,
         "new_servers": s.new_servers,
         "circulation": Money(s.circulation),
+        "pending": s.pending,
     }
 
 

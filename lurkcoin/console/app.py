@@ -21,7 +21,7 @@ from lurkcoin.api.admin_passwords import warm_up
 from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.config import Config
 from lurkcoin.console import actions, downloads, pages, requests
-from lurkcoin.console.guard import CONFIG_KEY, guard, login, login_page, logout
+from lurkcoin.console.guard import ADMIN_KEY, CONFIG_KEY, guard, login, login_page, logout
 from lurkcoin.console.guard import security_headers as console_headers
 from lurkcoin.core.fees import describe_fee
 from lurkcoin.core.money import format_balance, render_json
@@ -110,6 +110,7 @@ def add_console(app: web.Application, config: Config) -> None:
     """Mount the console at /admin (and redirect / to it unless told not to)."""
     console = web.Application(middlewares=[guard])
     console[CONFIG_KEY] = config
+    app[ADMIN_KEY] = config.admin
     _environment(console)
     console.on_response_prepare.append(console_headers)
     for method, path, handler in ROUTES:

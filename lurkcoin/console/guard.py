@@ -24,15 +24,23 @@ from aiohttp.typedefs import Handler
 from lurkcoin.api.admin_passwords import verify_admin
 from lurkcoin.api.app_keys import LEDGER_KEY
 from lurkcoin.api.throttle import THROTTLE_KEY, TooManyFailures
-from lurkcoin.config import ADMIN_ROLES, Config
+from lurkcoin.config import ADMIN_ROLES, AdminSection, Config
 from lurkcoin.ledger.audit import Actor
+from lurkcoin.models import AdminSession
 
 log = logging.getLogger(__name__)
 
 CONFIG_KEY = web.AppKey("console_config", Config)
+# On the main app when the console is mounted: the explorer (/api, /explorer)
+# lets a signed-in console user see what the public may not.
+ADMIN_KEY = web.AppKey("console_admin", AdminSection)
 SESSION_COOKIE = "lurkcoin_admin"
 LOGIN_COOKIE = "lurkcoin_login"
 COOKIE_PATH = "/admin"
+# The session cookie goes to the whole site, so that the explorer's pages and
+# API see it too (HttpOnly and SameSite=Strict: no script reads it, no other
+# site's page sends it). Only the console's routes act on it.
+SESSION_COOKIE_PATH = "/"
 # The strictest policy the pages work with: our own stylesheet, inline SVG
 # (markup, not script), forms posting back to us, no frames, no scripts.
 CSP = (
@@ -109,22 +117,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if needed is None:  # an undeclared handler: the strictest role, never the loosest
         needed = "owner"
     admin = request.config_dict[CONFIG_KEY].admin
-    ledger = request.config_dict[LEDGER_KEY]
-    session_id = request.cookies.get(SESSION_COOKIE, "")
-    session = None
-    if session_id:
-        session = await ledger.admin_session(
-            session_id,
-            users=list(admin.accounts),
-            idle=admin.session_idle_timeout,
-            max_age=admin.session_max_age,
-        )
+    session = await console_session(request, admin)
     if session is None:
         return redirect("/admin/login")
     role = admin.role(session.user)
     request[USER] = session.user
     request[ROLE] = role or "none"
-    request[CSRF] = csrf_token(session_id)
+    request[CSRF] = csrf_token(request.cookies[SESSION_COOKIE])
     if request.method not in ("GET", "HEAD"):
         form = await request.post()
         sent = form.get("csrf")
@@ -139,6 +138,28 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _refuse(request, 404, exc.text or "Not found.")
 
 
+async def console_session(request: web.Request, admin: AdminSection) -> AdminSession | None:
+    """The live console session whose cookie the request carries, or None."""
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    if not session_id:
+        return None
+    return await request.config_dict[LEDGER_KEY].admin_session(
+        session_id,
+        users=list(admin.accounts),
+        idle=admin.session_idle_timeout,
+        max_age=admin.session_max_age,
+    )
+
+
+async def console_viewer(request: web.Request) -> bool:
+    """Whether a signed-in console user (any role) sent this request, on any path."""
+    admin = request.config_dict.get(ADMIN_KEY)
+    if admin is None:  # no console on this server
+        return False
+    session = await console_session(request, admin)
+    return session is not None and rank(admin.role(session.user)) >= rank("viewer")
+
+
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every console reply: never cached, strict CSP, not framed, no referrer leaks."""
     response.headers["Cache-Control"] = "no-store"
@@ -148,11 +169,17 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     response.headers["X-Content-Type-Options"] = "nosniff"
 
 
-def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
+def _set_cookie(
+    request: web.Request,
+    response: web.StreamResponse,
+    name: str,
+    value: str,
+    path: str = COOKIE_PATH,
+) -> None:
     response.set_cookie(
         name,
         value,
-        path=COOKIE_PATH,
+        path=path,
         httponly=True,
         samesite="Strict",
         secure=request.secure or request.config_dict[CONFIG_KEY].admin.secure_cookies,
@@ -204,7 +231,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     ledger = request.config_dict[LEDGER_KEY]
     session_id = await ledger.open_admin_session(user, address)
     response = redirect("/admin/")
-    _set_cookie(request, response, SESSION_COOKIE, session_id)
+    _set_cookie(request, response, SESSION_COOKIE, session_id, SESSION_COOKIE_PATH)
     response.del_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
     return response
 
@@ -213,5 +240,5 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     await request.config_dict[LEDGER_KEY].close_admin_session(request.cookies[SESSION_COOKIE])
     response = redirect("/admin/login")
-    response.del_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+    response.del_cookie(SESSION_COOKIE, path=SESSION_COOKIE_PATH)
     return response

@@ -38,7 +38,11 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"
+    if request.get(pages.UNLOCKED, False):
+        response.headers["Cache-Control"] = "private, no-store"
     response.headers.setdefault("Cache-Control", "public, max-age=60")
+    # A console user's cookie may change the page (transactions shown).
+    response.headers["Vary"] = "Cookie"
 
 
 async def _no_slash(request: web.Request) -> web.StreamResponse:

@@ -1,7 +1,8 @@
 """The explorer page's handlers: the same reads as /api/, rendered as HTML.
 
 Rate limited with the API's per-address limiter; transaction pages only when
-``[explorer] public_transactions`` is true (a browser sends no key).
+``[explorer] public_transactions`` is true or for a signed-in console user (a
+browser sends no key; the console's session cookie covers the whole site).
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from lurkcoin.api.explorer_http import EXPLORER_KEY
 from lurkcoin.api.explorer_params import invalid
 from lurkcoin.api.throttle import THROTTLE_KEY
 from lurkcoin.console.charts import bar_chart
+from lurkcoin.console.guard import SESSION_COOKIE, console_viewer
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.money import format_balance
 from lurkcoin.ledger.explorer_stats import DAY, daily_history, network_stats
 
 CHART_DAYS = 30
 PAGE_ROWS = 50
+# Set on a request whose transactions a console session unlocked: its reply is
+# then never kept by a shared cache.
+UNLOCKED = web.RequestKey("explorer_unlocked", bool)
 
 
 def when(at: int | None) -> str:
@@ -33,8 +38,19 @@ def when(at: int | None) -> str:
 def _render(
     request: web.Request, template: str, context: dict[str, Any], status: int = 200
 ) -> web.Response:
-    context.setdefault("public", request.config_dict[EXPLORER_KEY].settings.public_transactions)
+    public = request.config_dict[EXPLORER_KEY].settings.public_transactions
+    context.setdefault("public", public or request.get(UNLOCKED, False))
     return aiohttp_jinja2.render_template(template, request, context, status=status)
+
+
+async def transactions_shown(request: web.Request) -> bool:
+    """Whether this request may see transactions: they are public, or a console user asks."""
+    if request.config_dict[EXPLORER_KEY].settings.public_transactions:
+        return True
+    if SESSION_COOKIE in request.cookies and await console_viewer(request):
+        request[UNLOCKED] = True
+        return True
+    return False
 
 
 def _limited(request: web.Request) -> web.Response | None:
@@ -56,7 +72,8 @@ def _private(request: web.Request) -> web.Response:
         "explorer_error.html",
         {
             "message": "Transactions are private on this server. Their totals are on the "
-            "front page; the JSON API shows them with a key the operator grants."
+            "front page; the JSON API shows them with a key the operator grants, and "
+            "both show them to an operator signed in to the console."
         },
         403,
     )
@@ -66,6 +83,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     limited = _limited(request)
     if limited is not None:
         return limited
+    await transactions_shown(request)  # the menu links to them when shown
     ledger = request.config_dict[LEDGER_KEY]
     stats = await network_stats(ledger)
     today = stats.time // DAY
@@ -101,7 +119,7 @@ async def server(request: web.Request) -> web.StreamResponse:
         format_balance,
     )
     recent = None
-    if request.config_dict[EXPLORER_KEY].settings.public_transactions:
+    if await transactions_shown(request):
         recent = await ledger.explorer.recent(found, api.RECENT_TRANSACTIONS)
     return _render(request, "explorer_server.html", {"row": row, "chart": chart, "recent": recent})
 
@@ -111,7 +129,7 @@ async def transactions(request: web.Request) -> web.StreamResponse:
     limited = _limited(request)
     if limited is not None:
         return limited
-    if not request.config_dict[EXPLORER_KEY].settings.public_transactions:
+    if not await transactions_shown(request):
         return _private(request)
     # Empty form fields mean "any": dropped before the API's validation.
     query = {k: v for k, v in request.query.items() if v != ""}
@@ -157,7 +175,7 @@ async def transaction(request: web.Request) -> web.StreamResponse:
     limited = _limited(request)
     if limited is not None:
         return limited
-    if not request.config_dict[EXPLORER_KEY].settings.public_transactions:
+    if not await transactions_shown(request):
         return _private(request)
     found = await request.config_dict[LEDGER_KEY].explorer.transaction(request.match_info["id"])
     if found is None:

@@ -42,6 +42,7 @@ def expire(tx: WriteTx, cutoff: int, now: int, limit: int = EXPIRE_BATCH) -> lis
         refund_id, failure = payments.refund(tx, t, now)
         tx.finish_transaction(t.seq, "rejected", now, refund_id=refund_id, refund_failed=failure)
         done.append(Expired(t, refund_id, failure))
+    tx.count_settled(len(done), now)
     if done:
         audit.record(
             tx,

@@ -4,7 +4,8 @@ Transaction lists are keyset walks over the indexes of migration 0004
 (lurkcoin.store.explorer_reads): a filter on one side (source or target
 server, source or target user) drives its own index; "either side" filters
 walk both sides' indexes and merge them. Server rows come from the in-memory
-server cache plus one cheap query per listing (pending counts, last activity).
+server cache plus two cheap queries per listing: pending counts and last
+activity (index ranges), transaction counts (the daily rollup).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class ServerRow:
     server: Server
     rank: int  # by balance, 1 = richest
     pending_count: int
+    transaction_count: int  # as many as its /v3/history shows
     last_activity: int | None
     to_local: int | None  # one lurkcoin in the server's currency (cents), None if unpriceable
     to_lurkcoin: int | None  # one unit of its currency in lurkcoin cents
@@ -229,13 +231,16 @@ class Explorer:
 
     async def server_rows(self) -> list[ServerRow]:
         """Every live game server, ranked by balance (richest first, then by name)."""
-        activity = await explorer_reads.server_activity(self._ledger._reader())
+        reader = self._ledger._reader()
+        activity = await explorer_reads.server_activity(reader)
+        counts = await explorer_reads.transaction_counts(reader)
         servers = sorted(self._ledger.servers(), key=lambda s: (-s.balance, s.uid))
         return [
             ServerRow(
                 server=s,
                 rank=rank,
                 pending_count=activity.get(s.id, (0, None))[0],
+                transaction_count=counts.get(s.id, 0),
                 last_activity=activity.get(s.id, (0, None))[1],
                 to_local=self._rate("", s.name),
                 to_lurkcoin=self._rate(s.name, ""),

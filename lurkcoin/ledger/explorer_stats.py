@@ -4,9 +4,9 @@ Counts and volumes come from the daily rollup the payment's own transaction
 keeps (migration 0004, shared with the admin console); balances and ranks
 from the in-memory server cache; circulation on past days from the issuance
 account's dated entries; pending work from the partial index of pending
-transactions. Figures "in the last 24 h" are read from the rollup's days:
-today's count plus the part of yesterday's that falls within the window,
-taken as spread evenly over yesterday.
+transactions, and on past days from the rollup's pending changes. Figures
+"in the last 24 h" are exact: today's rollup row plus a range of the time
+index over the part of yesterday within the window (or its complement).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class DaySnapshot:
     active_servers: int
     new_servers: int
     circulation: int  # at the end of the day
+    pending: int  # transactions awaiting acknowledgement at the end of the day
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,6 @@ def health_score(
     return round(40 * webhooks + 25 * ack + 25 * pending + 10 * refunds, 1)
 
 
-def _last_24h(days: list[DailyTotals], now: int) -> tuple[int, int]:
-    """(count, volume) of today plus yesterday's share of the last 24 h."""
-    today, yesterday = days[-1], days[-2]
-    share = DAY - now % DAY  # seconds of yesterday inside the window
-    return (
-        today.sent_count + yesterday.sent_count * share // DAY,
-        today.sent_volume + yesterday.sent_volume * share // DAY,
-    )
-
-
 async def daily_history(ledger: Ledger, first_day: int, last_day: int) -> list[DaySnapshot]:
     """One snapshot per day from ``first_day`` to ``last_day`` (UTC days since the epoch)."""
     reader = ledger._reader()
@@ -127,6 +118,7 @@ async def daily_history(ledger: Ledger, first_day: int, last_day: int) -> list[D
     deltas = await explorer_reads.daily_deltas(reader, ledger.store.issuance_id)
     days = [d for d, _ in deltas]
     sums = list(accumulate(delta for _, delta in deltas))
+    pending = await explorer_reads.pending_at_day_ends(reader, first_day, last_day)
     snapshots = []
     index = 0
     for day in range(first_day, last_day + 1):
@@ -142,19 +134,23 @@ async def daily_history(ledger: Ledger, first_day: int, last_day: int) -> list[D
                 active.get(day, 0),
                 created.get(day, 0),
                 issued,
+                pending[day - first_day],
             )
         )
     return snapshots
 
 
-async def network_stats(ledger: Ledger, history_days: int = 7) -> NetworkStats:
-    now = int(time.time())
+async def network_stats(
+    ledger: Ledger, history_days: int = 7, now: int | None = None
+) -> NetworkStats:
+    """The figures of /api/stats.json at ``now`` (default: the clock)."""
+    now = int(time.time()) if now is None else now
     today = now // DAY
     reader = ledger._reader()
     activity = await explorer_reads.server_activity(reader)
     servers = sorted(ledger.servers(), key=lambda s: (-s.balance, s.uid))
     days = await ledger.daily_totals(0, 30, today=today)
-    count_24h, volume_24h = _last_24h(days, now)
+    count_24h, volume_24h = await explorer_reads.last_24h(reader, now)
     dashboard = await ledger.dashboard()
     attempted, succeeded = await explorer_reads.webhook_outcomes(reader, now - DAY)
     delays = await explorer_reads.acknowledgement_delays(reader, ACK_SAMPLE)

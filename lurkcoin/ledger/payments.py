@@ -181,6 +181,7 @@ def acknowledge(tx: LightTx, server_id: int, ids: Iterable[str], now: int) -> in
     done = tx.pending_among(server_id, ids)
     for t in done:
         tx.finish_transaction(t.seq, "acknowledged", now)
+    tx.count_settled(len(done), now)
     return len(done)
 
 
@@ -193,6 +194,7 @@ def drop_oldest(tx: LightTx, server_id: int, count: int, now: int) -> int:
     done = tx.oldest_pending(server_id, count)
     for t in done:
         tx.finish_transaction(t.seq, "acknowledged", now)
+    tx.count_settled(len(done), now)
     return len(done)
 
 
@@ -204,6 +206,7 @@ def reject(tx: LightTx, server_id: int, ids: Iterable[str], now: int) -> int:
         if t.revertable:
             refund_id, failure = refund(tx, t, now)
         tx.finish_transaction(t.seq, "rejected", now, refund_id=refund_id, refund_failed=failure)
+    tx.count_settled(len(done), now)
     return len(done)
 
 

@@ -164,18 +164,29 @@ async def last_active_days(reader: Reader) -> dict[int, int]:
 
 
 # The rollup as it should be, straight from the transactions (a full scan:
-# only the invariant check runs this).
+# only the invariant check runs this). The all-servers rows also carry the
+# day's change in the pending count: +1 for each transaction made pending
+# (every one not made 'settled'), -1 on the day each was acknowledged or
+# rejected; a day with only such settlements has a row of its own.
 _EXPECTED_ROLLUP = """
-SELECT 0 AS server_id, time / 86400 AS day, COUNT(*) AS sc, SUM(amount) AS sv,
-       COUNT(*) AS rc, SUM(amount) AS rv
-FROM transactions GROUP BY time / 86400
+SELECT 0 AS server_id, day, SUM(sc) AS sc, SUM(sv) AS sv, SUM(sc) AS rc, SUM(sv) AS rv,
+       0 AS selfc, SUM(pc) AS pc
+FROM (
+    SELECT time / 86400 AS day, 1 AS sc, amount AS sv,
+           CASE WHEN status = 'settled' THEN 0 ELSE 1 END AS pc
+    FROM transactions
+    UNION ALL
+    SELECT processed_at / 86400, 0, 0, -1 FROM transactions
+    WHERE status IN ('acknowledged', 'rejected') AND processed_at IS NOT NULL
+) AS everyone GROUP BY day
 UNION ALL
-SELECT server_id, day, SUM(sc), SUM(sv), SUM(rc), SUM(rv) FROM (
+SELECT server_id, day, SUM(sc), SUM(sv), SUM(rc), SUM(rv), SUM(selfc), 0 FROM (
     SELECT source_server_id AS server_id, time / 86400 AS day,
-           1 AS sc, amount AS sv, 0 AS rc, 0 AS rv
+           1 AS sc, amount AS sv, 0 AS rc, 0 AS rv,
+           CASE WHEN target_server_id = source_server_id THEN 1 ELSE 0 END AS selfc
     FROM transactions WHERE source_server_id IS NOT NULL
     UNION ALL
-    SELECT target_server_id, time / 86400, 0, 0, 1, amount
+    SELECT target_server_id, time / 86400, 0, 0, 1, amount, 0
     FROM transactions WHERE target_server_id IS NOT NULL) AS sides
 GROUP BY server_id, day
 """
@@ -186,6 +197,7 @@ SELECT e.server_id, e.day FROM expected e LEFT JOIN daily_rollup r
     ON r.server_id = e.server_id AND r.day = e.day
 WHERE r.day IS NULL OR r.sent_count <> e.sc OR r.sent_volume <> e.sv
    OR r.received_count <> e.rc OR r.received_volume <> e.rv
+   OR r.self_count <> e.selfc OR r.pending_change <> e.pc
 UNION ALL
 SELECT r.server_id, r.day FROM daily_rollup r LEFT JOIN expected e
     ON e.server_id = r.server_id AND e.day = r.day

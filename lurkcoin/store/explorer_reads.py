@@ -226,7 +226,75 @@ async def server_activity(reader: Reader) -> dict[int, tuple[int, int | None]]:
     return {int(r[0]): (int(r[1]), None if r[2] is None else int(r[2])) for r in found}
 
 
+async def transaction_counts(reader: Reader) -> dict[int, int]:
+    """Per server: how many transactions its history shows, from the daily rollup.
+
+    A self-payment is in both its sent and its received count but once in the
+    history, hence ``- self_count``. The cost grows with the rollup's rows
+    (servers times active days), not with the number of transactions.
+    """
+    found = await reader.rows(
+        "SELECT server_id, SUM(sent_count + received_count - self_count) FROM daily_rollup "
+        "WHERE server_id <> 0 GROUP BY server_id"
+    )
+    return {int(r[0]): int(r[1]) for r in found}
+
+
 # -- statistics: each read is bounded by servers, days or a fixed sample ---------------
+
+
+DAY = 86400
+
+
+async def last_24h(reader: Reader, now: int) -> tuple[int, int]:
+    """(count, volume) of the transactions made in the 86,400 seconds up to ``now``.
+
+    Exact: today's rollup row, plus yesterday's transactions inside the window
+    read by a range of the time index. That range is the part of yesterday
+    inside the window or, when shorter, the part outside it taken off
+    yesterday's whole row, so it never covers more than half a day. One
+    statement, so the rollup and the range see the same commits.
+    """
+    today = now // DAY
+    start = now - DAY + 1  # the window's first second
+    inside = today * DAY - start
+    if inside <= DAY - inside:
+        days, low, high, sign = (today, today), start, today * DAY, 1
+    else:
+        days, low, high, sign = (today - 1, today), (today - 1) * DAY, start, -1
+    rows = await reader.rows(
+        "SELECT d.n, d.v, r.n, r.v FROM "
+        "(SELECT COALESCE(SUM(sent_count), 0) AS n, COALESCE(SUM(sent_volume), 0) AS v "
+        "FROM daily_rollup WHERE server_id = 0 AND day BETWEEN ? AND ?) AS d, "
+        "(SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS v "
+        "FROM transactions INDEXED BY transactions_time WHERE time >= ? AND time < ?) AS r",
+        (*days, low, high),
+    )
+    days_count, days_volume, range_count, range_volume = (int(v) for v in rows[0])
+    return days_count + sign * range_count, days_volume + sign * range_volume
+
+
+async def pending_at_day_ends(reader: Reader, first_day: int, last_day: int) -> list[int]:
+    """Transactions pending at the end of each day from ``first_day`` to ``last_day``.
+
+    The sum of the rollup's pending_change (all-servers rows) up to each day:
+    one row per day the ledger has seen, never a scan of the transactions.
+    """
+    # Row -1: the sum before the range; then the range's days.
+    rows = await reader.rows(
+        "SELECT -1, COALESCE(SUM(pending_change), 0) FROM daily_rollup "
+        "WHERE server_id = 0 AND day < ? "
+        "UNION ALL SELECT day, pending_change FROM daily_rollup "
+        "WHERE server_id = 0 AND day BETWEEN ? AND ? ORDER BY 1",
+        (first_day, first_day, last_day),
+    )
+    pending = int(rows[0][1])
+    changes = {int(r[0]): int(r[1]) for r in rows[1:]}
+    ends = []
+    for day in range(first_day, last_day + 1):
+        pending += changes.get(day, 0)
+        ends.append(pending)
+    return ends
 
 
 async def webhook_outcomes(reader: Reader, since: float) -> tuple[int, int]:

@@ -75,20 +75,32 @@ _HISTORY = (
 # that ON CONFLICT belongs to the INSERT, not to a join.
 _ROLLUP = """
 INSERT INTO daily_rollup (server_id, day, sent_count, sent_volume, received_count,
-    received_volume)
-SELECT server_id, day, SUM(sc), SUM(sv), SUM(rc), SUM(rv) FROM (
-    SELECT 0 AS server_id, time / 86400 AS day, 1 AS sc, amount AS sv, 1 AS rc, amount AS rv
+    received_volume, self_count, pending_change)
+SELECT server_id, day, SUM(sc), SUM(sv), SUM(rc), SUM(rv), SUM(selfc), SUM(pc) FROM (
+    SELECT 0 AS server_id, time / 86400 AS day, 1 AS sc, amount AS sv, 1 AS rc, amount AS rv,
+           0 AS selfc, CASE WHEN status = 'settled' THEN 0 ELSE 1 END
+             - CASE WHEN status IN ('acknowledged', 'rejected')
+                    AND processed_at / 86400 = time / 86400 THEN 1 ELSE 0 END AS pc
     FROM transactions WHERE seq > :after
     UNION ALL
-    SELECT source_server_id, time / 86400, 1, amount, 0, 0 FROM transactions WHERE seq > :after
+    SELECT 0, processed_at / 86400, 0, 0, 0, 0, 0, -1 FROM transactions
+    WHERE seq > :after AND status IN ('acknowledged', 'rejected')
+      AND processed_at / 86400 <> time / 86400
     UNION ALL
-    SELECT target_server_id, time / 86400, 0, 0, 1, amount FROM transactions WHERE seq > :after)
+    SELECT source_server_id, time / 86400, 1, amount, 0, 0,
+           CASE WHEN target_server_id = source_server_id THEN 1 ELSE 0 END, 0
+    FROM transactions WHERE seq > :after
+    UNION ALL
+    SELECT target_server_id, time / 86400, 0, 0, 1, amount, 0, 0
+    FROM transactions WHERE seq > :after) AS chunk
 WHERE true GROUP BY server_id, day
 ON CONFLICT (server_id, day) DO UPDATE SET
-    sent_count = sent_count + excluded.sent_count,
-    sent_volume = sent_volume + excluded.sent_volume,
-    received_count = received_count + excluded.received_count,
-    received_volume = received_volume + excluded.received_volume
+    sent_count = daily_rollup.sent_count + excluded.sent_count,
+    sent_volume = daily_rollup.sent_volume + excluded.sent_volume,
+    received_count = daily_rollup.received_count + excluded.received_count,
+    received_volume = daily_rollup.received_volume + excluded.received_volume,
+    self_count = daily_rollup.self_count + excluded.self_count,
+    pending_change = daily_rollup.pending_change + excluded.pending_change
 """
 
 _BALANCE = "UPDATE servers SET balance = balance + ? WHERE id = ?"

@@ -38,14 +38,17 @@ _SERVER_FIELDS = {
 
 
 def _rollup_upsert(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
     return (
         "INSERT INTO daily_rollup (server_id, day, sent_count, sent_volume, received_count, "
-        f"received_volume) VALUES {values} ON CONFLICT (server_id, day) DO UPDATE SET "
+        f"received_volume, self_count, pending_change) VALUES {values} "
+        "ON CONFLICT (server_id, day) DO UPDATE SET "
         "sent_count = daily_rollup.sent_count + excluded.sent_count, "
         "sent_volume = daily_rollup.sent_volume + excluded.sent_volume, "
         "received_count = daily_rollup.received_count + excluded.received_count, "
-        "received_volume = daily_rollup.received_volume + excluded.received_volume"
+        "received_volume = daily_rollup.received_volume + excluded.received_volume, "
+        "self_count = daily_rollup.self_count + excluded.self_count, "
+        "pending_change = daily_rollup.pending_change + excluded.pending_change"
     )
 
 
@@ -193,18 +196,26 @@ class LightTx:
         """Count the transaction in its day's rollup rows: in total, for its source and target.
 
         One statement, whatever the number of rows: one more statement costs a
-        payment about as much as the rows it touches (see ``post``).
+        payment about as much as the rows it touches (see ``post``). A
+        transaction made pending adds one to the day's pending_change.
         """
         day = t.time // 86400
-        rows: list[tuple[int, int, int, int, int, int]] = [(0, day, 1, t.amount, 1, t.amount)]
+        pending = int(t.status == "pending")
+        rows: list[tuple[int, ...]] = [(0, day, 1, t.amount, 1, t.amount, 0, pending)]
         if t.source_server_id is not None and t.source_server_id == t.target_server_id:
-            rows.append((t.source_server_id, day, 1, t.amount, 1, t.amount))
+            rows.append((t.source_server_id, day, 1, t.amount, 1, t.amount, 1, 0))
         else:
             if t.source_server_id is not None:
-                rows.append((t.source_server_id, day, 1, t.amount, 0, 0))
+                rows.append((t.source_server_id, day, 1, t.amount, 0, 0, 0, 0))
             if t.target_server_id is not None:
-                rows.append((t.target_server_id, day, 0, 0, 1, t.amount))
+                rows.append((t.target_server_id, day, 0, 0, 1, t.amount, 0, 0))
         self.conn.execute(_ROLLUP_UPSERT[len(rows)], [v for row in rows for v in row])
+
+    def count_settled(self, count: int, now: int) -> None:
+        """Take ``count`` transactions that stopped being pending at ``now`` off the rollup's
+        pending count (once per acknowledgement, rejection or expiry batch, not per row)."""
+        if count:
+            self.conn.execute(_ROLLUP_UPSERT[1], (0, now // 86400, 0, 0, 0, 0, 0, -count))
 
     def add_history(self, server_id: int, seq: int, time: int, pos: int | None = None) -> None:
         """Show a transaction (made at ``time``) in a server's history at ``pos`` (default: seq)."""
