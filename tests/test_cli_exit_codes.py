@@ -45,6 +45,7 @@ def _broken_books(cli: Cli) -> None:
         conn.execute("UPDATE audit_log SET reason = 'edited' WHERE id = 1")
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 @pytest.mark.parametrize(
     "argv, broken, expected",
     [
@@ -80,6 +81,7 @@ def test_exit_statuses(
         result.assert_one_error_line(status=expected)
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_a_database_that_cannot_be_used_is_status_2(cli: Cli) -> None:
     cli.create("Alpha")
     with sqlite3.connect(cli.db) as conn:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
+import pytest
 from cli_helpers import Cli
 
 
@@ -48,6 +49,7 @@ def test_check_json_on_clean_books(cli: Cli) -> None:
     assert report["audit_entries"] >= 1  # the creation was audited
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_check_json_on_broken_books_keeps_exit_status_1(cli: Cli) -> None:
     cli.create("Alpha", "--balance", "1000")
     with sqlite3.connect(cli.db) as conn:  # money appearing from nowhere
@@ -59,6 +61,7 @@ def test_check_json_on_broken_books_keeps_exit_status_1(cli: Cli) -> None:
     assert "alpha: stored balance ¤1,000.01 but its entries sum to ¤1,000.00" in report["problems"]
 
 
+@pytest.mark.sqlite_only  # reads or edits the SQLite file, or SQLite's own machinery
 def test_audit_verify_json(cli: Cli) -> None:
     cli.create("Alpha")
     cli.create("Bravo")

@@ -22,6 +22,9 @@ from lurkcoin.api.backup_task import first_due
 from lurkcoin.api.metrics import parse_metrics
 from lurkcoin.ledger.scheduled_backups import backup_name, existing_backups, prune
 
+# SQLite online copies; a PostgreSQL ledger is backed up with its own tools (README).
+pytestmark = pytest.mark.sqlite_only
+
 WAIT = 60.0  # seconds a test waits for the backups it expects (a busy machine is slow)
 
 
