@@ -112,8 +112,10 @@ async def test_two_processes_never_overdraw(two: tuple[Ledger, Ledger]) -> None:
     failed = [r for r in results if not isinstance(r, Transaction)]
     assert len(ok) == 100, failed[:3]
     assert {getattr(e, "code", repr(e)) for e in failed} == {"ERR_CANNOTAFFORD"}
+    # Each process's cache learns the other's payments by NOTIFY, a moment later.
     await _eventually(lambda: b.require_server("payer").balance == 0)
-    assert a.require_server("payee").balance == 25_000
+    await _eventually(lambda: a.require_server("payee").balance == 25_000)
+    await _eventually(lambda: a.require_server("payer").balance == 0)
 
 
 @postgresql
