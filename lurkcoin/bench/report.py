@@ -121,9 +121,7 @@ def render_text(result: dict[str, Any]) -> str:
         f"cpu seconds          server {server_cpu}{database_cpu}, bench client {cpu['client_s']}"
         f"{others} (of {cpu['available_s']} on {cpu['cores']} cores)"
     )
-    payments = sum(
-        s["requests"] for label, s in t["endpoints"].items() if label.startswith("POST /v3/pay")
-    )
+    payments = sum(s["requests"] for label, s in t["endpoints"].items() if label == "pay")
     if payments and cpu["server_s"] is not None:
         per = f"cpu per payment      server {cpu['server_s'] / payments * 1000:.3f} ms"
         if cpu.get("database_s") is not None:

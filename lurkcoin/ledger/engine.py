@@ -287,8 +287,22 @@ class Ledger(ConsoleMixin, OnboardingMixin):
             idempotency_key,
         )
         return await self.store.write_light(
-            partial(payments.pay, req=req, rules=self.rules, now=_now())
+            partial(payments.pay, req=req, rules=self.rules, now=_now()),
+            locks=self._payment_locks(source, target_server),
         )
+
+    def _payment_locks(self, source: Server, target_server: str) -> tuple[int, ...]:
+        """The accounts a payment changes: its source, its target and, for a fee, the fee account.
+
+        From the cache, so possibly a moment stale: that only costs a retry on
+        PostgreSQL (lurkcoin.store.postgres), never a wrong answer.
+        """
+        target = self.cache.by_name(target_server)
+        if target is None:
+            return (source.id,)
+        if target.fee_bps and target.id != source.id:
+            return (source.id, target.id, self.store.fees_id)
+        return (source.id, target.id)
 
     async def pay_batch(
         self, source: Server, items: list[BatchItem], idempotency_key: str | None = None
@@ -334,18 +348,20 @@ class Ledger(ConsoleMixin, OnboardingMixin):
     async def acknowledge(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
         return await self.store.write_light(
-            lambda tx: payments.acknowledge(tx, server.id, ids, _now())
+            lambda tx: payments.acknowledge(tx, server.id, ids, _now()), locks=(server.id,)
         )
 
     async def drop_oldest_pending(self, server: Server, count: int) -> int:
         """Acknowledge the ``count`` oldest pending transactions (V2's remove_transactions)."""
         return await self.store.write_light(
-            lambda tx: payments.drop_oldest(tx, server.id, count, _now())
+            lambda tx: payments.drop_oldest(tx, server.id, count, _now()), locks=(server.id,)
         )
 
     async def reject(self, server: Server, ids: Iterable[str]) -> int:
         ids = list(ids)
-        return await self.store.write_light(lambda tx: payments.reject(tx, server.id, ids, _now()))
+        return await self.store.write_light(
+            lambda tx: payments.reject(tx, server.id, ids, _now()), locks=(server.id,)
+        )
 
     # -- accounts -------------------------------------------------------------
 

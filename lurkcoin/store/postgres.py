@@ -76,6 +76,8 @@ class PgStore(SqliteStore):
         # Tells this process's own notifications from other processes'.
         self.instance = f"{os.getpid()}-{id(self):x}-{time.time_ns():x}"
         self.retried_batches = 0
+        # The servers the batch being run declared (write_light's locks), in id order.
+        self._batch_locks: list[int] = []
         self._pg: PgConnection | None = None
         self._listener: Any = None
 
@@ -132,12 +134,15 @@ class PgStore(SqliteStore):
     # -- writing ----------------------------------------------------------
 
     async def _commit_batch(
-        self, ops: list[Operation], light: bool
+        self, ops: list[Operation], light: bool, locks: set[int]
     ) -> tuple[Results, BatchOutcome]:
         # Every statement is a network round trip: the whole batch runs on the thread.
-        return await self._on_thread(self._run_batch_with_retries, ops)
+        return await self._on_thread(self._run_batch_with_retries, ops, sorted(locks))
 
-    def _run_batch_with_retries(self, ops: list[Operation]) -> tuple[Results, BatchOutcome]:
+    def _run_batch_with_retries(
+        self, ops: list[Operation], locks: list[int]
+    ) -> tuple[Results, BatchOutcome]:
+        self._batch_locks = locks
         for attempt in range(RETRIES + 1):
             self._ensure_connected()
             try:
@@ -161,8 +166,20 @@ class PgStore(SqliteStore):
             self._conn = self._pg  # type: ignore[assignment]
 
     def _begin(self, *, wait: bool) -> bool:
+        """BEGIN, then lock the rows of every server the batch's payments will change.
+
+        In id order, in one statement, before any operation runs: two processes'
+        batches then never hold some of these rows while waiting for others, so
+        payments never deadlock (only an operation that locks rows it did not
+        declare can, and then the batch is run again).
+        """
         assert self._pg is not None
         self._pg.execute("BEGIN")
+        if self._batch_locks:
+            self._pg.execute(
+                "SELECT id FROM servers WHERE id = ANY(?) ORDER BY id FOR UPDATE",
+                (self._batch_locks,),
+            )
         return True
 
     def _start(self) -> WriteTx:

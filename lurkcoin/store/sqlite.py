@@ -33,7 +33,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Operation = Callable[[WriteTx], Any]
-# (operation, its caller's future, whether it is light enough for the event loop)
-_Queued = tuple[Operation, "asyncio.Future[Any]", bool]
+# (operation, its caller's future, whether it is light enough for the event loop,
+# the server rows it will lock: only PostgreSQL uses them, see store/postgres.py)
+_Queued = tuple[Operation, "asyncio.Future[Any]", bool, tuple[int, ...]]
 Results = list[tuple[bool, Any]]
 
 BUSY_TIMEOUT_MS = 10000
@@ -171,7 +172,7 @@ class SqliteStore:
             self._task = None
         if self._queue is not None:
             while not self._queue.empty():
-                _, fut, _ = self._queue.get_nowait()
+                _, fut, _, _ = self._queue.get_nowait()
                 if not fut.done():
                     fut.set_exception(LurkcoinError("ERR_INTERNALERROR", "Server shutting down."))
             self._queue = None  # a write after close fails at once instead of waiting forever
@@ -188,17 +189,24 @@ class SqliteStore:
 
     async def write(self, op: Callable[[WriteTx], T]) -> T:
         """Run ``op`` in the next batch, on the writer thread; returns once it is durable."""
-        return await self._enqueue(op, light=False)
+        return await self._enqueue(op, light=False, locks=())
 
-    async def write_light(self, op: Callable[[LightTx], T]) -> T:
-        """Like write, for a light operation: its batch may run on the event loop."""
-        return await self._enqueue(op, light=True)
+    async def write_light(self, op: Callable[[LightTx], T], locks: Iterable[int] = ()) -> T:
+        """Like write, for a light operation: its batch may run on the event loop.
 
-    async def _enqueue(self, op: Callable[[WriteTx], T], *, light: bool) -> T:
+        ``locks``: the servers whose rows the operation will change, when known
+        (a payment's source and target). SQLite's one writer needs no row
+        locks; PostgreSQL locks them first, in id order (store/postgres.py).
+        """
+        return await self._enqueue(op, light=True, locks=tuple(locks))
+
+    async def _enqueue(
+        self, op: Callable[[WriteTx], T], *, light: bool, locks: tuple[int, ...]
+    ) -> T:
         if self._queue is None:
             raise RuntimeError("store is not open")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, fut, light))
+        self._queue.put_nowait((op, fut, light, locks))
         return await fut
 
     async def _writer_loop(self) -> None:
@@ -207,22 +215,23 @@ class SqliteStore:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            ops = [op for op, _, _ in batch]
+            ops = [op for op, _, _, _ in batch]
+            locks = {server_id for *_, ids in batch for server_id in ids}
             try:
                 async with self._lock:
                     results, outcome = await self._commit_batch(
-                        ops, all(light for _, _, light in batch)
+                        ops, all(light for _, _, light, _ in batch), locks
                     )
                     # Still under the lock: whatever else reloads the caches
                     # (PostgreSQL's change listener) applies in commit order.
                     self._committed(outcome, len(batch))
             except Exception as exc:  # the batch as a whole failed: nothing was committed
                 error = self._batch_failed(exc)
-                for _, fut, _ in batch:
+                for _, fut, _, _ in batch:
                     if not fut.done():
                         fut.set_exception(error)
                 continue
-            for (_, fut, _), (ok, value) in zip(batch, results, strict=True):
+            for (_, fut, _, _), (ok, value) in zip(batch, results, strict=True):
                 if fut.done():  # the caller went away; its work is committed anyway
                     continue
                 if ok:
@@ -264,7 +273,7 @@ class SqliteStore:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Nobody awaits the probe: its outcome only moves self.health.
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._queue.put_nowait((lambda tx: tx.probe_space(), fut, False))
+        self._queue.put_nowait((lambda tx: tx.probe_space(), fut, False, ()))
 
     async def probe_writes(self) -> str | None:
         """Try a write that needs disk space now; the problem if it fails, else None."""
@@ -289,7 +298,7 @@ class SqliteStore:
             raise
 
     async def _commit_batch(
-        self, ops: list[Operation], light: bool
+        self, ops: list[Operation], light: bool, locks: set[int]
     ) -> tuple[Results, BatchOutcome]:
         if not (light and self._begin(wait=False)):
             return await self._on_thread(self._run_batch, ops)
