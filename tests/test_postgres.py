@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from webhook_helpers import Receiver, webhook_config
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
@@ -23,6 +27,7 @@ from lurkcoin.ledger import Ledger
 from lurkcoin.models import Transaction
 from lurkcoin.store.migrate import SchemaTooNew, available_migrations, migrations_dir
 from lurkcoin.store.pg_connection import PgConnection, to_postgres
+from lurkcoin.webhooks.dispatcher import WebhookDispatcher
 
 postgresql = pytest.mark.postgresql_only
 
@@ -288,3 +293,64 @@ def test_serve_refuses_workers_on_sqlite(
     monkeypatch.setenv("LURKCOIN_DATABASE_PATH", str(tmp_path / "x.db"))
     assert main(["serve", "--workers", "2", "--port", "5999"]) == 2
     assert "--workers above 1 needs a PostgreSQL ledger" in capsys.readouterr().err
+
+
+def test_without_postgresql_the_half_passes_and_says_it_was_skipped() -> None:
+    """The README's test command on a machine with no PostgreSQL: exit 0, and the reason."""
+    tests = Path(__file__).parent
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "LURKCOIN_DATABASE_URL")}
+    env["LURKCOIN_TEST_POSTGRES_URL"] = "postgresql://postgres@127.0.0.1:1/postgres"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--backend", "postgresql",
+         str(tests / "test_names.py")],
+        cwd=tests.parent, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PostgreSQL half SKIPPED: " in done.stdout
+
+
+@postgresql
+async def test_webhook_deliveries_are_made_once_and_survive_a_dead_process(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Two processes' dispatchers share the outbox: each notification is POSTed by one of
+    them, and one leased by a process that died is delivered by the other once its lease
+    runs out."""
+    config = webhook_config(tmp_path)
+    a, b = await Ledger.open(config), await Ledger.open(config)
+    try:
+        await a.create_server("Alpha", balance=100_000)
+        await a.create_server("Bravo")
+        await a.set_webhook("bravo", receiver.url, sign=True)  # signed: each POST has its id
+        await _eventually(lambda: b.require_server("bravo").webhook_url is not None)
+        # Process A leases Bravo's notification, as its dispatcher does, then dies.
+        await _pay(a, "alpha", "bravo", 100)
+        now = time.time()
+        leased = await a.outbox.claim_due(
+            now=now, lease_until=now + 1.0, limit=10, exclude=(), new_message_id=lambda: "msg_a"
+        )
+        assert [c.server_id for c in leased.claims] == [a.require_server("bravo").id]
+        await a.close()
+        dispatcher = WebhookDispatcher(b)
+        await dispatcher.start()
+        try:
+            (first,) = await receiver.wait_for(1, timeout=10)
+            assert time.time() >= now + 1.0 - 0.05, "delivered while another process held it"
+            # Both processes deliver from now on: every POST is its own notification.
+            a = await Ledger.open(config)
+            other = WebhookDispatcher(a)
+            await other.start()
+            try:
+                for i in range(20):
+                    await _pay((a, b)[i % 2], "alpha", "bravo", 1)
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.0)
+                ids = [r.headers["webhook-id"] for r in receiver.requests]
+                assert len(ids) == len(set(ids)) == dispatcher.deliveries + other.deliveries
+            finally:
+                await other.stop()
+        finally:
+            await dispatcher.stop()
+    finally:
+        await b.close()
+        await a.close()
