@@ -29,8 +29,13 @@ from lurkcoin.store.pg_connection import PgConnection
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+# Taken out of the environment as the suite starts: the lurkcoin processes the
+# tests run would warn about a LURKCOIN_ name they do not know.
+_ADMIN_URL = os.environ.pop("LURKCOIN_TEST_POSTGRES_URL", "") or DEFAULT_URL
+
+
 def admin_url() -> str:
-    return os.environ.get("LURKCOIN_TEST_POSTGRES_URL", DEFAULT_URL)
+    return _ADMIN_URL
 
 
 def url_for(database: str) -> str:
