@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 import trustme
 from auth_helpers import basic
+from system_parts import require
 
 from lurkcoin.api.listeners import raise_open_file_limit
 from lurkcoin.config import load_config
@@ -327,3 +328,42 @@ def test_tls_with_a_certificate_reloaded_on_sighup(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert f"listening on https://127.0.0.1:{port}" in out
+
+
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.sqlite_only  # a SQLite file on a read-only file system
+def test_serve_refuses_a_database_on_a_read_only_file_system(tmp_path: Path) -> None:
+    """It used to report "listening" and fail every write; now it says why and exits 2."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    require(
+        "mounting a tmpfs (root)",
+        os.geteuid() == 0 and _mount("-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)),
+        "run the tests as root, as CI does",
+    )
+    try:
+        db = where / "lurkcoin.db"
+        env = _env(LURKCOIN_DATABASE_PATH=str(db))
+        env.pop("LURKCOIN_DATABASE_URL", None)
+        made = subprocess.run(
+            [sys.executable, "-m", "lurkcoin", "create-server", "Alpha"],
+            env=env, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert _mount("-o", "remount,ro", str(where))
+        done = subprocess.run(
+            [sys.executable, "-m", "lurkcoin", "serve", "--port", "0"],
+            env=env, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr == (
+            f"lurkcoin: error: cannot write the database {db}: {where} is on a read-only "
+            "file system\n"
+        )
+        assert "listening" not in done.stdout
+    finally:
+        _mount("-o", "remount,rw", str(where))
+        subprocess.run(["umount", str(where)], capture_output=True, check=False)

@@ -20,8 +20,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import shlex
 import signal
+import sqlite3
 from pathlib import Path
 
 from aiohttp import web
@@ -55,7 +57,17 @@ async def _prepare_database(config: Config) -> int:
     every payment failing; a full disk is not (reads work, and writes resume
     by themselves when space returns).
     """
-    ledger = await Ledger.open(config)
+    try:
+        ledger = await Ledger.open(config)
+    except sqlite3.OperationalError:
+        folder = Path(config.database.path).resolve().parent
+        if not config.database.url and _read_only(folder):
+            # SQLite cannot even open a WAL database there: say why, not "unable to open".
+            raise CliError(
+                f"cannot write the database {Path(config.database.path).resolve()}: "
+                f"{folder} is on a read-only file system"
+            ) from None
+        raise
     try:
         problem = await ledger.writes_blocked()
         if problem is not None and problem != DISK_FULL:
@@ -64,6 +76,13 @@ async def _prepare_database(config: Config) -> int:
         return len(ledger.servers())
     finally:
         await ledger.close()
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _where(config: Config) -> str:
