@@ -6,13 +6,15 @@ import asyncio
 import random
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from lurkcoin.config import Config
 from lurkcoin.core.errors import LurkcoinError
-from lurkcoin.ledger import Ledger
+from lurkcoin.ledger import Ledger, payments
+from lurkcoin.ledger.payments import PaymentRequest
 from lurkcoin.store.migrate import SchemaTooNew
 
 
@@ -473,3 +475,28 @@ async def test_transaction_ids_are_time_and_eight_hex_digits(ledger: Ledger) -> 
     assert len(set(ids)) == len(ids)
     for txn_id in ids:
         assert re.fullmatch(r"T[0-9A-F]{8}-[0-9A-F]{8}", txn_id), txn_id
+
+
+async def test_a_failed_operation_leaves_nothing_in_the_batch_rollup(ledger: Ledger) -> None:
+    """The daily rollup is written once per batch, before COMMIT: an operation that fails
+    after recording a payment takes its increments back with its SAVEPOINT."""
+    await ledger.create_server("Alpha", balance=10_000)
+    await ledger.create_server("Bravo")
+    request = PaymentRequest(
+        ledger.require_server("alpha").id, "ann", "bob", "Bravo", 700, False, None
+    )
+
+    def pay_then_fail(tx):  # type: ignore[no-untyped-def]
+        payments.pay(tx, req=request, rules=ledger.rules, now=int(time.time()))
+        raise RuntimeError("boom")
+
+    results = await asyncio.gather(
+        pay(ledger, "alpha", "bravo", 100),
+        ledger.store.write(pay_then_fail),
+        pay(ledger, "alpha", "bravo", 200),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], LurkcoinError)
+    assert ledger.require_server("bravo").balance == 300
+    report = await ledger.check()
+    assert report.ok, report.problems  # the rollup counts two payments, not three

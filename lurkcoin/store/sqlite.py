@@ -318,7 +318,9 @@ class SqliteStore:
         """Run a begun batch's operations; the whole transaction is undone if that fails."""
         try:
             tx, external_change = self._start(), self._external_change()
-            return tx, external_change, self._run_ops(tx, ops)
+            results = self._run_ops(tx, ops)
+            tx.flush_rollup()  # one statement for the whole batch, just before COMMIT
+            return tx, external_change, results
         except BaseException:
             self._rollback()
             raise
@@ -360,6 +362,7 @@ class SqliteStore:
         for op in ops:
             changed_before = set(tx.changed_servers)
             notified_before = set(tx.notified_servers)
+            rollup_before = {key: list(values) for key, values in tx.rollup.items()}
             conn.execute("SAVEPOINT op")
             try:
                 value = op(tx)
@@ -370,6 +373,7 @@ class SqliteStore:
                 conn.execute("RELEASE op")
                 tx.changed_servers = changed_before
                 tx.notified_servers = notified_before
+                tx.rollup = rollup_before
                 if not isinstance(exc, LurkcoinError):
                     log.exception("operation failed")
                     exc = LurkcoinError("ERR_INTERNALERROR")

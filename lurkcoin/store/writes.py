@@ -52,7 +52,9 @@ def _rollup_upsert(rows: int) -> str:
     )
 
 
-_ROLLUP_UPSERT = {n: _rollup_upsert(n) for n in (1, 2, 3)}
+# Rows per rollup statement when a batch is flushed (statements are cached by size).
+_ROLLUP_CHUNK = 100
+_ROLLUP_UPSERT = {n: _rollup_upsert(n) for n in range(1, _ROLLUP_CHUNK + 1)}
 
 
 class LightTx:
@@ -82,6 +84,12 @@ class LightTx:
         self.notified_servers: set[int] = set()
         # API keys were added or revoked (other processes reload theirs).
         self.keys_changed = False
+        # The batch's increments of the daily rollup, per (server, day): sent count and
+        # volume, received count and volume, payments to self, pending change. Written
+        # by flush_rollup in one statement just before COMMIT, so a batch of payments
+        # costs one rollup statement, and on PostgreSQL the rollup's hot all-servers
+        # row is held only for the COMMIT, not from the batch's first payment.
+        self.rollup: dict[tuple[int, int], list[int]] = {}
 
     def server_by_uid(self, uid: str) -> Server | None:
         row = self.conn.execute(
@@ -201,21 +209,38 @@ class LightTx:
         """
         day = t.time // 86400
         pending = int(t.status == "pending")
-        rows: list[tuple[int, ...]] = [(0, day, 1, t.amount, 1, t.amount, 0, pending)]
+        self._add_rollup(0, day, (1, t.amount, 1, t.amount, 0, pending))
         if t.source_server_id is not None and t.source_server_id == t.target_server_id:
-            rows.append((t.source_server_id, day, 1, t.amount, 1, t.amount, 1, 0))
+            self._add_rollup(t.source_server_id, day, (1, t.amount, 1, t.amount, 1, 0))
         else:
             if t.source_server_id is not None:
-                rows.append((t.source_server_id, day, 1, t.amount, 0, 0, 0, 0))
+                self._add_rollup(t.source_server_id, day, (1, t.amount, 0, 0, 0, 0))
             if t.target_server_id is not None:
-                rows.append((t.target_server_id, day, 0, 0, 1, t.amount, 0, 0))
-        self.conn.execute(_ROLLUP_UPSERT[len(rows)], [v for row in rows for v in row])
+                self._add_rollup(t.target_server_id, day, (0, 0, 1, t.amount, 0, 0))
+
+    def _add_rollup(self, server_id: int, day: int, deltas: tuple[int, ...]) -> None:
+        row = self.rollup.setdefault((server_id, day), [0, 0, 0, 0, 0, 0])
+        for i, delta in enumerate(deltas):
+            row[i] += delta
 
     def count_settled(self, count: int, now: int) -> None:
         """Take ``count`` transactions that stopped being pending at ``now`` off the rollup's
         pending count (once per acknowledgement, rejection or expiry batch, not per row)."""
         if count:
-            self.conn.execute(_ROLLUP_UPSERT[1], (0, now // 86400, 0, 0, 0, 0, 0, -count))
+            self._add_rollup(0, now // 86400, (0, 0, 0, 0, 0, -count))
+
+    def flush_rollup(self) -> None:
+        """Write the batch's rollup increments: the store calls this once, before COMMIT.
+
+        Rows in (server, day) order, the all-servers rows first: every process's
+        batches lock them in the same order.
+        """
+        rows = [(key, values) for key, values in sorted(self.rollup.items())]
+        self.rollup = {}
+        for start in range(0, len(rows), _ROLLUP_CHUNK):
+            chunk = rows[start : start + _ROLLUP_CHUNK]
+            params = [v for (server_id, day), values in chunk for v in (server_id, day, *values)]
+            self.conn.execute(_ROLLUP_UPSERT[len(chunk)], params)
 
     def add_history(self, server_id: int, seq: int, time: int, pos: int | None = None) -> None:
         """Show a transaction (made at ``time``) in a server's history at ``pos`` (default: seq)."""
