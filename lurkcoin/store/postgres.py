@@ -192,8 +192,12 @@ class PgStore(SqliteStore):
     def _current_data_version(self) -> int:
         return 0
 
+    def _storage_problem(self, exc: BaseException) -> str | None:
+        # The database going away is PostgreSQL's "disk full": 503s and a probe until it is back.
+        return UNREACHABLE if unreachable(exc) else None
+
     def _fails_whole_batch(self, exc: Exception) -> bool:
-        return sqlstate(exc) in RETRYABLE_STATES or unreachable(exc)
+        return sqlstate(exc) in RETRYABLE_STATES or super()._fails_whole_batch(exc)
 
     def _statements(self, ops: list[Operation]) -> tuple[WriteTx, bool, Results]:
         tx, external, results = super()._statements(ops)
@@ -232,34 +236,11 @@ class PgStore(SqliteStore):
                 log.warning("ROLLBACK failed; reconnecting for the next batch", exc_info=True)
                 self._pg.close()
 
-    def _batch_failed(self, exc: Exception) -> LurkcoinError:
-        if unreachable(exc):
-            return self._unreachable(exc)
-        return super()._batch_failed(exc)
-
-    def _unreachable(self, exc: Exception) -> LurkcoinError:
-        from lurkcoin.core.errors import ServiceUnavailable
-
-        self.health.failed(UNREACHABLE, exc)
-        if self._probe is None:
-            loop = asyncio.get_running_loop()
-            self._probe = loop.call_later(self.retry_interval, self._send_probe)
-        return ServiceUnavailable(UNREACHABLE, self.retry_interval)
-
     async def external_changes(self) -> BatchOutcome | None:
         """Everything to reload when this process may have missed notifications."""
-        if self._listener is None or not self._listener.take_missed():
-            return None
-
-        def load() -> BatchOutcome:
-            self._ensure_connected()
-            assert self._pg is not None
-            return self._full_outcome(self._pg, set(), 0)  # type: ignore[arg-type]
-
-        async with self._lock:
-            outcome = await self._on_thread(load)
-            self._apply(outcome)
-        return None  # applied here, under the lock, in commit order
+        if self._listener is not None and self._listener.take_missed():
+            await self.reload_servers(None, set())
+        return None  # applied by reload_servers, under the lock, in commit order
 
     async def reload_servers(self, ids: list[int] | None, notified: set[int]) -> None:
         """Another process changed these servers (None: anything): refresh the caches."""

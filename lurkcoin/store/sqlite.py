@@ -255,7 +255,7 @@ class SqliteStore:
 
     def _batch_failed(self, exc: Exception) -> LurkcoinError:
         """The error every caller of a failed batch gets; a full disk is a 503, not a bug."""
-        reason = storage_problem(exc)
+        reason = self._storage_problem(exc)
         if reason is None:
             log.exception("write batch failed")
             return LurkcoinError("ERR_INTERNALERROR")
@@ -383,8 +383,12 @@ class SqliteStore:
                 results.append((True, value))
         return results
 
+    def _storage_problem(self, exc: BaseException) -> str | None:
+        """What stops writes, if ``exc`` is a condition of the database rather than a bug."""
+        return storage_problem(exc)
+
     def _fails_whole_batch(self, exc: Exception) -> bool:
-        return storage_problem(exc) is not None
+        return self._storage_problem(exc) is not None
 
     def _commit(self) -> None:
         conn = self._conn
