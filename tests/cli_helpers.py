@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,25 @@ from lurkcoin.ledger import Ledger
 from lurkcoin.models import Server
 
 T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def process_env(
+    *, keep_database_url: bool = True, drop: tuple[str, ...] = ("LURKCOIN_",), **extra: str
+) -> dict[str, str]:
+    """The environment for a `python -m lurkcoin` child: only its config file speaks.
+
+    Variables starting with ``drop`` are left out, except the PostgreSQL half's
+    LURKCOIN_DATABASE_URL unless ``keep_database_url`` is False; ``extra`` is added.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(drop) or (keep_database_url and k == "LURKCOIN_DATABASE_URL")
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env | extra
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from cli_helpers import Cli, Result
+from cli_helpers import Cli, Result, process_env
 
 from lurkcoin.cli import main
 
@@ -426,18 +426,12 @@ def test_config_option_after_the_command(cli: Cli, capsys: pytest.CaptureFixture
 # -- as a real process -------------------------------------------------------------------------
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LURKCOIN_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env | extra
-
-
 def test_python_m_lurkcoin_help() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "lurkcoin", "--help"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=process_env(keep_database_url=False),
         timeout=60,
         check=False,
     )
@@ -473,7 +467,8 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals) -
         [sys.executable, "-m", "lurkcoin", "serve", "--port", str(port)],
         cwd=tmp_path,
         # What Kubernetes injects beside a Service named "lurkcoin": ignored, one warning.
-        env=_env(
+        env=process_env(
+            keep_database_url=False,
             LURKCOIN_DATABASE_PATH=str(db),
             LURKCOIN_PORT="tcp://10.0.0.5:5000",
             LURKCOIN_SERVICE_HOST="10.0.0.5",

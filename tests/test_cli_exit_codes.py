@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import Cli
+from cli_helpers import Cli, process_env
 from test_backup import initial_backup
-from test_progress import _env, _read_terminal
+from test_progress import _read_terminal
 
 from lurkcoin.cli import commands, main
 from lurkcoin.cli.exit_codes import MEANINGS, ExitCode
@@ -111,7 +111,7 @@ def test_a_bug_is_status_3_with_its_traceback(
 def _lurkcoin(config: Path, *argv: str, **popen: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [sys.executable, "-m", "lurkcoin", "--config", str(config), *argv],
-        env=_env(),
+        env=process_env(),
         **popen,
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from cli_helpers import process_env
 
 from lurkcoin.api.access import logged_path
 from lurkcoin.config import load_config
@@ -28,17 +28,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    # Only the config file speaks, but for the PostgreSQL half's database.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("LURKCOIN_") or k == "LURKCOIN_DATABASE_URL"
-    }
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 async def _create_servers(config_path: Path) -> dict[str, str]:
@@ -77,7 +66,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Served, dict[str, str]]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "lurkcoin", "--config", str(config), "serve", "--port", str(port)],
         cwd=tmp_path,
-        env=_env(),
+        env=process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -17,23 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import process_env
 from test_backup import initial_backup
 
 from lurkcoin.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 ERASE = "\r\x1b[K"
-
-
-def _env() -> dict[str, str]:
-    # The config file speaks, but for the PostgreSQL half's database.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("LURKCOIN_") or k == "LURKCOIN_DATABASE_URL"
-    }
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 def _read_terminal(master: int, proc: subprocess.Popen[bytes], timeout: float) -> bytes:
@@ -63,7 +53,7 @@ def run(
     with tempfile.TemporaryFile() as out:
         if not terminal:
             done = subprocess.run(
-                command, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=out,
+                command, cwd=cwd, env=process_env(), stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.PIPE, timeout=timeout, check=False,
             )  # fmt: skip
             out.seek(0)
@@ -71,7 +61,12 @@ def run(
         master, slave = os.openpty()
         try:
             proc = subprocess.Popen(
-                command, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=slave
+                command,
+                cwd=cwd,
+                env=process_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=slave,
             )
             os.close(slave)
             slave = -1

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 import trustme
 from auth_helpers import basic
+from cli_helpers import process_env
 from system_parts import require
 
 from lurkcoin.api.listeners import raise_open_file_limit
@@ -33,17 +34,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    # The config file speaks, but for the PostgreSQL half's database.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LURKCOIN_", "NOTIFY_")) or k == "LURKCOIN_DATABASE_URL"
-    }
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env | extra
 
 
 def _write_config(tmp_path: Path, extra: str = "") -> Path:
@@ -83,7 +73,7 @@ def _start(config: Path, port: int, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "lurkcoin", "--config", str(config), "serve", "--port", str(port)],
         cwd=config.parent,
-        env=_env(**env),
+        env=process_env(drop=("LURKCOIN_", "NOTIFY_"), **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -346,7 +336,7 @@ def test_serve_refuses_a_database_on_a_read_only_file_system(tmp_path: Path) -> 
     )
     try:
         db = where / "lurkcoin.db"
-        env = _env(LURKCOIN_DATABASE_PATH=str(db))
+        env = process_env(drop=("LURKCOIN_", "NOTIFY_"), LURKCOIN_DATABASE_PATH=str(db))
         env.pop("LURKCOIN_DATABASE_URL", None)
         made = subprocess.run(
             [sys.executable, "-m", "lurkcoin", "create-server", "Alpha"],
