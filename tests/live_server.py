@@ -6,9 +6,13 @@ conftest.py use them too.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -17,6 +21,7 @@ from lurkcoin.config import Config, DatabaseSection, ExchangeSection
 from lurkcoin.ledger import Ledger
 
 LOOPBACK = "127.0.0.1"
+T = TypeVar("T")
 
 
 def make_config(db_path: Path, *, formula: str = "reference") -> Config:
@@ -68,3 +73,44 @@ async def start_server_with(
 
 
 StartServer = Callable[..., Awaitable[LiveServer]]
+
+
+class ServingThread:
+    """An event loop on its own thread, serving apps to a synchronous test (a browser, requests).
+
+    ``run`` hands a coroutine to the loop and waits for its result; ``start``
+    starts a server there that is stopped when the thread's block ends.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._servers: list[LiveServer] = []
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self, starting: Coroutine[Any, Any, LiveServer]) -> LiveServer:
+        server = self.run(starting)
+        self._servers.append(server)
+        return server
+
+    def _stop(self) -> None:
+        try:
+            for server in reversed(self._servers):
+                self.run(server.stop(), 30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(30)
+            self.loop.close()
+
+
+@contextmanager
+def serving_thread(name: str) -> Iterator[ServingThread]:
+    """A ``ServingThread`` that stops its servers, then its loop, however the block ends."""
+    serving = ServingThread(name)
+    serving._thread.start()
+    try:
+        yield serving
+    finally:
+        serving._stop()

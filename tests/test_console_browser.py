@@ -7,11 +7,9 @@ context, so its own cookies. Screenshots land in the module's tmp dir.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,16 +17,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from browser_helpers import launched_chromium, require_chromium
 from console_helpers import PASSWORD, console_config
-from live_server import LiveServer, start_server
-from playwright.sync_api import Browser, Page, sync_playwright
-from system_parts import require
+from live_server import LiveServer, serving_thread, start_server
+from playwright.sync_api import Browser, Page
 
 from lurkcoin.cli import main as lurkcoin_main
 
-CHROMIUM = Path("/usr/bin/chromium")
 # .ci/run installs it; elsewhere the module skips and the summary names what is missing.
-require("chromium", CHROMIUM.exists(), "apt-get install chromium", module=True)
+require_chromium()
 
 XSS = '<script>alert("owned")</script>'
 
@@ -88,27 +85,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     config.security.failures_per_account = 3
     config_file = home / "lurkcoin.toml"
     config_file.write_text(f'[database]\npath = "{db}"\n', encoding="utf-8")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="lurkcoin-under-test", daemon=True)
-    thread.start()
-    server = asyncio.run_coroutine_threadsafe(start_server(config), loop).result(30)
     shots = home / "screenshots"
     shots.mkdir()
-    try:
+    with serving_thread("lurkcoin-under-test") as serving:
+        server = serving.start(start_server(config))
         yield Site(server.url, db, config_file, shots, server)
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -7,21 +7,18 @@ private when the operator says so.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser_helpers import launched_chromium, require_chromium
 from explorer_helpers import fill
-from live_server import LiveServer, make_config, start_server
-from playwright.sync_api import Browser, Page, sync_playwright
-from system_parts import require
+from live_server import LiveServer, make_config, serving_thread, start_server
+from playwright.sync_api import Browser, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
 # .ci/run installs it; elsewhere the module skips and the summary names what is missing.
-require("chromium", CHROMIUM.exists(), "apt-get install chromium", module=True)
+require_chromium()
 
 
 @dataclass
@@ -42,31 +39,18 @@ async def _start(db: Path, public: bool) -> LiveServer:
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
     home = tmp_path_factory.mktemp("explorer")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="explorer-under-test", daemon=True)
-    thread.start()
-    servers = [
-        asyncio.run_coroutine_threadsafe(
-            _start(home / f"{kind}.db", kind == "public"), loop
-        ).result(60)
-        for kind in ("public", "private")
-    ]
-    try:
-        yield Sites(servers[0].url, servers[1].url)
-    finally:
-        for server in servers:
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serving_thread("explorer-under-test") as serving:
+        public, private = (
+            serving.start(_start(home / f"{kind}.db", kind == "public"))
+            for kind in ("public", "private")
+        )
+        yield Sites(public.url, private.url)
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ fuzzer stores is never called (no network beyond loopback).
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,14 @@ import pytest
 import requests
 import schemathesis
 from auth_helpers import bank_config
-from live_server import LiveServer, StartServer, make_config, start_server
+from live_server import (
+    LiveServer,
+    ServingThread,
+    StartServer,
+    make_config,
+    serving_thread,
+    start_server,
+)
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -126,9 +131,9 @@ def test_every_error_response_matches_its_status() -> None:
 class FuzzTarget:
     url: str
     session: requests.Session
-    # For checks after a fuzz run: the server's Ledger and the loop it runs on.
+    # For checks after a fuzz run: the server's Ledger and the thread its loop runs on.
     ledger: Ledger
-    loop: asyncio.AbstractEventLoop
+    serving: ServingThread
 
 
 def _backup_record(name: str, token: str) -> dict[str, Any]:
@@ -171,21 +176,11 @@ async def _start_fuzz_server(db_path: Path) -> LiveServer:
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     """A seeded server on a loopback port, served from its own thread and event loop."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="openapi-fuzz-server", daemon=True)
-    thread.start()
-    try:
+    with serving_thread("openapi-fuzz-server") as serving:
         db_path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-        server = asyncio.run_coroutine_threadsafe(_start_fuzz_server(db_path), loop).result(30)
-        try:
-            with requests.Session() as session:
-                yield FuzzTarget(server.url, session, server.ledger, loop)
-        finally:
-            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
+        server = serving.start(_start_fuzz_server(db_path))
+        with requests.Session() as session:
+            yield FuzzTarget(server.url, session, server.ledger, serving)
 
 
 def _fuzz_config() -> SchemathesisConfig:

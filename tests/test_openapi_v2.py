@@ -9,7 +9,6 @@ so the examples phase logs in and pays for real.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from pathlib import Path
 from typing import Any
@@ -124,11 +123,11 @@ def test_fuzz_running_server_against_v2_document(
 def test_the_fuzzed_ledger_still_balances(fuzz_target: FuzzTarget) -> None:
     """Runs after the fuzz run on the same server: no request left a partial change."""
     ledger = fuzz_target.ledger
-    report = asyncio.run_coroutine_threadsafe(ledger.check(), fuzz_target.loop).result(30)
+    report = fuzz_target.serving.run(ledger.check())
     assert report.ok, report.problems
     # Money only moved between the two servers: together they hold what they started with.
     assert sum(s.balance for s in ledger.servers()) == 10_000_000 * len(FUZZ_SERVERS)
     # The examples logged in and paid: the run reached past the login.
     paying = ledger.require_server(FUZZ_USER)
-    history = asyncio.run_coroutine_threadsafe(ledger.history(paying), fuzz_target.loop).result(30)
+    history = fuzz_target.serving.run(ledger.history(paying))
     assert history, "no V2 payment succeeded during the fuzz run"
