@@ -3,7 +3,7 @@
 Transaction counts per server against /v3/history; the pending count at the
 end of each day against what was pending when that day ended; the last 24 h
 against the transactions' own times, at day boundaries. The clock is the
-ledger's (``engine._now``), set by each test to walk through days.
+ledger's (``base.unix_now``), set by each test to walk through days.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from auth_helpers import basic
 from explorer_helpers import Api, fill
 from live_server import StartServer, make_config
 
-from lurkcoin.ledger import Ledger, engine
+from lurkcoin.ledger import Ledger, base
 from lurkcoin.ledger.explorer_stats import daily_history, network_stats
 from lurkcoin.models import Server, Transaction
 
@@ -30,7 +30,7 @@ class Clock:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = FIRST_DAY * DAY + 3600
-        monkeypatch.setattr(engine, "_now", lambda: self.now)
+        monkeypatch.setattr(base, "unix_now", lambda: self.now)
 
 
 @pytest.fixture

@@ -10,25 +10,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.ledger import audit, payments
 from lurkcoin.ledger.audit import Actor, ChainBreak
+from lurkcoin.ledger.base import LedgerBase
 from lurkcoin.ledger.check import rollup_messages
 from lurkcoin.models import AdminSession, AuditEntry, DailyTotals, Server, Transaction
 from lurkcoin.store import console as sql
 from lurkcoin.store.rows import transaction_from_row
 from lurkcoin.store.writes import WriteTx
 
-if TYPE_CHECKING:
-    from lurkcoin.ledger.cache import ServerCache
-    from lurkcoin.store.reads import Reader
-    from lurkcoin.store.sqlite import SqliteStore
-
-T = TypeVar("T")
 DAY = 86400
 # A session's last-seen time is written at most this often (seconds).
 TOUCH_INTERVAL = 60.0
@@ -56,25 +50,7 @@ class TransactionSearch:
     until: int | None = None
 
 
-class ConsoleMixin:
-    store: SqliteStore
-    cache: ServerCache
-
-    if TYPE_CHECKING:
-
-        async def change(
-            self,
-            op: Callable[[WriteTx], T],
-            *,
-            action: str,
-            actor: Actor | None,
-            server_id: int | None = None,
-            reason: str = "",
-            detail: Callable[[T], Any] | None = None,
-        ) -> T: ...
-
-        def _reader(self) -> Reader: ...
-
+class ConsoleMixin(LedgerBase):
     # -- pending queues, by force -------------------------------------------------
 
     async def force_acknowledge(

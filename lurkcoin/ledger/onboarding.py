@@ -15,25 +15,17 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
 
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.names import server_uid
 from lurkcoin.ledger import accounts, audit, credentials
 from lurkcoin.ledger.audit import Actor
+from lurkcoin.ledger.base import LedgerBase
 from lurkcoin.ledger.tokens import hash_token, new_token
 from lurkcoin.models import AccountRequest, Server
 from lurkcoin.store import onboarding as sql
 from lurkcoin.store.writes import WriteTx
-
-if TYPE_CHECKING:
-    from lurkcoin.config import Config
-    from lurkcoin.ledger.cache import ServerCache
-    from lurkcoin.store.reads import Reader
-    from lurkcoin.store.sqlite import SqliteStore
-
-T = TypeVar("T")
 
 SECRET_PREFIX = "lkreq_"
 MAX_REASON_LENGTH = 500
@@ -74,27 +66,7 @@ def claim_refusal(request: AccountRequest, now: int) -> LurkcoinError | None:
     return None
 
 
-class OnboardingMixin:
-    config: Config
-    store: SqliteStore
-    cache: ServerCache
-    default_actor: Actor
-
-    if TYPE_CHECKING:
-
-        async def change(
-            self,
-            op: Callable[[WriteTx], T],
-            *,
-            action: str,
-            actor: Actor | None,
-            server_id: int | None = None,
-            reason: str = "",
-            detail: Callable[[T], Any] | None = None,
-        ) -> T: ...
-
-        def _reader(self) -> Reader: ...
-
+class OnboardingMixin(LedgerBase):
     async def request_account(
         self,
         *,
