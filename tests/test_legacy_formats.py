@@ -9,15 +9,19 @@ from fractions import Fraction
 import pytest
 
 from lurkcoin.core.legacy_numbers import (
+    InvalidNumber,
     displayed_rate,
     multiplier_text,
     multiplier_to_target,
+    parse_count,
+    parse_v2_amount,
     rate_shortest,
     rate_ten_digits,
     round_binary,
     shortest,
 )
 from lurkcoin.core.legacy_text import go_quote, history_lines, history_quote, legacy_id
+from lurkcoin.core.money import AmountError
 from lurkcoin.models import Transaction
 
 
@@ -167,3 +171,59 @@ def test_shortest_has_the_fewest_digits_that_read_back() -> None:
             assert round_binary(Fraction(Decimal(text))) == rate, (balance, target, text)
             digits = len(text.split("e")[0].replace(".", "").lstrip("0"))
             assert digits == _linear_shortest_digits(rate), (balance, target, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("5", 500),
+        ("1_000", 100_000),  # every "_" goes, wherever it is
+        ("_1_0_._5_", 1_050),
+        ("\u00a45", 500),  # one leading currency sign
+        ("\u00a41_0.25", 1_025),
+        ("0.001", 0),  # then the V3 rule (which rounds down to the cent)
+        ("-3", -300),  # the sign is the caller's to refuse
+    ],
+)
+def test_v2_amounts(text: str, cents: int) -> None:
+    assert parse_v2_amount(text) == cents
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "0x10", "inf", "nan", "\u00a4\u00a45", "1 0", "5\u00a4", "1e"]
+)
+def test_what_is_not_a_v2_amount(text: str) -> None:
+    with pytest.raises(InvalidNumber):
+        parse_v2_amount(text)
+
+
+def test_a_v2_amount_too_large_to_be_money_says_so() -> None:
+    for text in ("1e4000", "\u00a41" + "0" * 4000, "1_e9999999999999"):
+        with pytest.raises(AmountError) as caught:
+            parse_v2_amount(text)
+        assert caught.value.kind == "too_large"
+        assert not isinstance(caught.value, InvalidNumber)
+    assert parse_v2_amount("1e3997") == 10**3999  # the largest power of ten that is money
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        (None, 1),
+        ("", 1),
+        ("3", 3),
+        ("+3", 3),
+        ("007", 7),
+        ("0", 1),  # at least one
+        ("-5", 1),
+        ("2.5", 1),
+        ("ten", 1),
+        (" 3", 1),
+        ("9223372036854775807", 9_223_372_036_854_775_807),  # the largest int64
+        ("9223372036854775808", 1),  # past it
+        ("0" * 24 + "9", 9),  # 25 characters
+        ("0" * 25 + "9", 1),  # 26: refused before it is read
+    ],
+)
+def test_remove_counts(text: str | None, count: int) -> None:
+    assert parse_count(text) == count

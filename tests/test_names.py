@@ -16,6 +16,7 @@ from lurkcoin.core import names
 from lurkcoin.core.names import (
     MAX_USERNAME_LENGTH,
     clean_username,
+    server_name_problem,
     server_uid,
     username_too_long,
 )
@@ -175,3 +176,28 @@ def test_long_names_are_not_memoised() -> None:
     assert server_uid("X" * 5000) == "x" * 5000
     assert names._cached_uid.cache_info().currsize == before
     assert server_uid("Short Name") == "shortname"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("Alpha", None),
+        ("a", None),
+        ("x" * 64, None),
+        ("Mine Test 2", None),  # spaces inside are fine
+        ("_a_", None),
+        ("", "must not be empty"),
+        ("x" * 65, "at most 64 characters, got 65"),
+        pytest.param("é" * 63 + "a", None, id="64-code-points"),  # not bytes
+        pytest.param("é" * 64 + "a", "at most 64 characters, got 65", id="65-code-points"),
+        ("a\nb", "only printable characters (no control characters or line breaks)"),
+        ("a\x00", "only printable characters (no control characters or line breaks)"),
+        (" Alpha", "no spaces at the start or end"),
+        ("Alpha ", "no spaces at the start or end"),
+        ("al:pha", "no ':' (a login cannot carry it)"),
+        ("___", "needs at least one letter or digit (a-z, 0-9)"),
+        ("!!!", "needs at least one letter or digit (a-z, 0-9)"),
+    ],
+)
+def test_server_name_problem(name: str, problem: str | None) -> None:
+    assert server_name_problem(name) == problem
