@@ -194,6 +194,25 @@ async def test_acknowledge_ignores_foreign_and_processed_ids(ledger: Ledger) -> 
     assert stored is not None and stored.status == "acknowledged"
 
 
+async def test_drop_oldest_pending_keeps_them_as_acknowledged(ledger: Ledger) -> None:
+    """V2's remove_transactions: the oldest ``count`` are done, with no refund."""
+    await ledger.create_server("Alpha", balance=1_000)
+    await ledger.create_server("Bravo")
+    t1, t2, t3 = [await pay(ledger, "alpha", "bravo", 100) for _ in range(3)]
+    alpha, bravo = ledger.require_server("alpha"), ledger.require_server("bravo")
+    assert await ledger.drop_oldest_pending(alpha, 5) == 0  # only the target's own queue
+    assert await ledger.drop_oldest_pending(bravo, 2) == 2
+    assert [p.id for p in await ledger.pending(bravo)] == [t3.id]
+    for t in (t1, t2):
+        stored = await ledger.transaction(t.id)
+        assert stored is not None and stored.status == "acknowledged" and stored.refund_id is None
+    assert ledger.require_server("alpha").balance == 700  # nothing came back
+    assert ledger.require_server("bravo").balance == 300
+    assert await ledger.drop_oldest_pending(bravo, 10) == 1  # more than are waiting: all
+    assert await ledger.pending(bravo) == []
+    await assert_clean(ledger)  # the rollup's pending count went down with them
+
+
 async def test_history_pages_through_everything(ledger: Ledger) -> None:
     await ledger.create_server("Alpha", balance=100_000)
     await ledger.create_server("Bravo")
