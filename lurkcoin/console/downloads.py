@@ -20,6 +20,7 @@ from aiohttp import web
 from lurkcoin.console.guard import render, requires
 from lurkcoin.console.pages import _search, ledger_of
 from lurkcoin.core.money import render_json
+from lurkcoin.models import Transaction
 
 CHUNK = 1 << 16
 CSV_COLUMNS = (
@@ -62,6 +63,26 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _csv_row(t: Transaction) -> list[object]:
+    return [
+        _cell(t.id),
+        datetime.fromtimestamp(t.time, UTC).isoformat(),
+        t.status,
+        _cell(t.source),
+        _cell(t.source_server),
+        _cell(t.target),
+        _cell(t.target_server),
+        render_json(t.amount),
+        render_json(t.sent_amount),
+        render_json(t.received_amount),
+        int(t.revertable),
+        _cell(t.refund_of),
+        _cell(t.refund_id),
+        _cell(t.refund_failed),
+        render_json(t.fee),
+    ]
+
+
 @requires("viewer")
 async def transactions_csv(request: web.Request) -> web.StreamResponse:
     ledger = ledger_of(request)
@@ -73,30 +94,14 @@ async def transactions_csv(request: web.Request) -> web.StreamResponse:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     if not (server_name and server is None):
-        async for batch in ledger.all_matching(search):
-            for t in batch:
-                writer.writerow(
-                    [
-                        _cell(t.id),
-                        datetime.fromtimestamp(t.time, UTC).isoformat(),
-                        t.status,
-                        _cell(t.source),
-                        _cell(t.source_server),
-                        _cell(t.target),
-                        _cell(t.target_server),
-                        render_json(t.amount),
-                        render_json(t.sent_amount),
-                        render_json(t.received_amount),
-                        int(t.revertable),
-                        _cell(t.refund_of),
-                        _cell(t.refund_id),
-                        _cell(t.refund_failed),
-                        render_json(t.fee),
-                    ]
-                )
-            await response.write(buffer.getvalue().encode("utf-8"))
-            buffer.seek(0)
-            buffer.truncate()
+        # aclosing: a client that goes away mid-download ends the paging at once.
+        async with contextlib.aclosing(ledger.all_matching(search)) as batches:
+            async for batch in batches:
+                for t in batch:
+                    writer.writerow(_csv_row(t))
+                await response.write(buffer.getvalue().encode("utf-8"))
+                buffer.seek(0)
+                buffer.truncate()
     await response.write(buffer.getvalue().encode("utf-8"))
     await response.write_eof()
     return response

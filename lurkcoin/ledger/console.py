@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 
 from lurkcoin.core.errors import LurkcoinError
@@ -216,7 +216,7 @@ class ConsoleMixin(LedgerBase):
 
     async def all_matching(
         self, search: TransactionSearch, batch: int = 1000
-    ) -> AsyncIterator[list[Transaction]]:
+    ) -> AsyncGenerator[list[Transaction], None]:
         """Every match, newest first, a batch at a time: memory stays constant."""
         before: int | None = None
         while True:
