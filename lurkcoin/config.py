@@ -422,6 +422,26 @@ def _apply_file(config: Config, path: Path) -> None:
             _set(config, name, key, value, str(path), from_env=False)
 
 
+# What Kubernetes injects for every Service into every pod of its namespace:
+# a Service named "lurkcoin-server" gives LURKCOIN_SERVER_SERVICE_HOST,
+# LURKCOIN_SERVER_SERVICE_PORT(_<name>), LURKCOIN_SERVER_PORT=tcp://10.0.0.11:5000
+# and LURKCOIN_SERVER_PORT_5000_TCP(_PROTO|_PORT|_ADDR). Those names fall inside
+# our sections, yet none is a setting: no key of ours has these shapes, and a
+# port is a number, never a URL. A container's own env wins over a service
+# link, so a port the operator set is never one of these.
+_SERVICE_LINK_NAME = re.compile(
+    r"(?:\w+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_\w+)?|PORT_\d+_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?)"
+)
+_SERVICE_LINK_URL = re.compile(r"(?:tcp|udp|sctp)://[^\s/]+:\d+")
+
+
+def _is_service_link(var: str, value: str) -> bool:
+    name = var[len(ENV_PREFIX) :]
+    if _SERVICE_LINK_NAME.fullmatch(name):
+        return True
+    return name.endswith("PORT") and _SERVICE_LINK_URL.fullmatch(value) is not None
+
+
 def _apply_env(config: Config, environ: Mapping[str, str]) -> None:
     sections = _sections(config)
     foreign: list[str] = []
@@ -430,7 +450,7 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> None:
             continue
         rest = var[len(ENV_PREFIX) :].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
-        if section is None:
+        if section is None or _is_service_link(var, value):
             # Not ours: Kubernetes injects LURKCOIN_PORT, LURKCOIN_SERVICE_HOST...
             # into every pod beside a Service named lurkcoin, and scripts export
             # their own. A typo inside one of our sections is still refused.

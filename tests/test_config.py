@@ -201,6 +201,45 @@ def test_variables_outside_our_sections_are_ignored_with_one_warning(
     assert "secret-value" not in line and "10.0.0.5" not in line  # names only, never values
 
 
+def test_kubernetes_service_links_inside_our_sections_are_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Service named "lurkcoin-server" (or -database) injects names inside our sections."""
+    environ = {
+        "LURKCOIN_SERVER_PORT": "tcp://10.0.0.11:5000",
+        "LURKCOIN_SERVER_SERVICE_HOST": "10.0.0.11",
+        "LURKCOIN_SERVER_SERVICE_PORT": "5000",
+        "LURKCOIN_SERVER_SERVICE_PORT_HTTP": "5000",
+        "LURKCOIN_SERVER_PORT_5000_TCP": "tcp://10.0.0.11:5000",
+        "LURKCOIN_SERVER_PORT_5000_TCP_PROTO": "tcp",
+        "LURKCOIN_SERVER_PORT_5000_TCP_PORT": "5000",
+        "LURKCOIN_SERVER_PORT_5000_TCP_ADDR": "10.0.0.11",
+        "LURKCOIN_DATABASE_PORT": "tcp://10.0.0.12:5432",
+        "LURKCOIN_SERVER_HOST": "0.0.0.0",  # a real setting beside them still applies
+    }
+    with caplog.at_level(logging.WARNING, logger="lurkcoin.config"):
+        config = load_config(None, environ=environ)
+    assert (config.server.port, config.server.host) == (5000, "0.0.0.0")
+    assert len(caplog.records) == 1
+    line = caplog.records[0].getMessage()
+    assert "LURKCOIN_SERVER_PORT," in line and "LURKCOIN_DATABASE_PORT" in line
+    assert "LURKCOIN_SERVER_PORT_5000_TCP_ADDR" in line and "LURKCOIN_SERVER_HOST" not in line
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        # A port that is not a service link is still checked, and a typo still refused.
+        ("LURKCOIN_SERVER_PORT", "http://10.0.0.11:5000", r"\[server\] port: expected a whole"),
+        ("LURKCOIN_SERVER_PORT", "tcp://", r"\[server\] port: expected a whole"),
+        ("LURKCOIN_SERVER_PORTS", "5000", r"unknown key 'ports'"),
+    ],
+)
+def test_what_only_looks_like_a_service_link_is_refused(var: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, environ={var: value})
+
+
 def test_no_warning_without_foreign_variables(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="lurkcoin.config"):
         load_config(None, environ={"LURKCOIN_SERVER_PORT": "6000", "LURKCOIN_CONFIG": "x"})
