@@ -11,6 +11,7 @@ import pytest
 from lurkcoin.core.legacy_numbers import (
     InvalidNumber,
     displayed_rate,
+    format_significant,
     multiplier_text,
     multiplier_to_target,
     parse_count,
@@ -55,6 +56,7 @@ def test_legacy_ids_of_the_seeded_transactions() -> None:
         ("tab\there", '"tab\\there"'),
         ("\x00\x7f", '"\\x00\\x7f"'),
         ("no\u00a0break", '"no\\u00a0break"'),
+        ("\uffff", '"\\uffff"'),  # the last code point with the short escape
         ("\U000e0001", '"\\U000e0001"'),
         ("¤ and 漢字", '"¤ and 漢字"'),
     ],
@@ -75,6 +77,7 @@ def test_history_lines_walk_the_balance_back() -> None:
         txn("Alpha", "Alpha", 100, target="me"),  # to oneself: two lines
         txn("Bravo", "Alpha", 250, target="al"),
         txn("", "Alpha", 5, source="interest", target=""),
+        txn("Bravo", "Alpha", 7, source="bea", target=""),  # to nobody, still a transfer
         txn("Alpha", "Bravo", 1_000, target="bo"),
     ]
     assert history_lines("Alpha", 10_000, newest_first) == [
@@ -82,7 +85,8 @@ def test_history_lines_walk_the_balance_back() -> None:
         "¤99.00: -¤1.00 - Transaction to 'me' on 'Alpha'.",
         "¤100.00: +¤2.50 - Transaction from 'Bravo' to 'al'.",
         "¤97.50: +¤0.05 - interest",
-        "¤97.45: -¤10.00 - Transaction to 'bo' on 'Bravo'.",
+        "¤97.45: +¤0.07 - Transaction from 'Bravo' to ''.",
+        "¤97.38: -¤10.00 - Transaction to 'bo' on 'Bravo'.",
         "¤0.00: Account created",
     ]
     # Matched by exact name, not uid; ten or more lines get no "Account created".
@@ -144,6 +148,55 @@ def test_multiplier_text(target: int, text: str) -> None:
 )
 def test_multiplier_to_target_is_exact(multiplier: str, cents: int) -> None:
     assert multiplier_to_target(multiplier) == cents
+
+
+def test_a_long_multiplier_is_multiplied_exactly_before_the_cent_is_judged() -> None:
+    # 1.99999989999… cents: 1e-7 and a hair below 2, so not snapped up. Rounded
+    # to the default 28 digits first, it would read 1.9999999 and become 2.
+    assert multiplier_to_target("3.99999979999999999999999999998e-8") == 1
+    # "_" may separate the exponent's digits too.
+    assert multiplier_to_target("2e-0_0_0_0_0_8") == 1
+
+
+@pytest.mark.parametrize(
+    "multiplier",
+    [
+        "0",
+        "0e5",
+        "-1",
+        "2e-9",  # a tenth of a cent
+        "1000.00000002",  # a cent above the largest target
+        "1e999999",  # past the default decimal range: still just not a multiplier
+        "1e-999999",
+        "1e99999999999",  # exponents too long to read
+        "1E99999999999",
+        "1e-99999999999",
+        "1e",
+        "0x10",
+        "inf",
+        "¤1",
+        "1 ",
+    ],
+)
+def test_what_is_not_a_multiplier(multiplier: str) -> None:
+    with pytest.raises(InvalidNumber):
+        multiplier_to_target(multiplier)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Fraction(99_999_999_996, 10**10), "10"),  # rounds up into one more digit
+        (Fraction(99_999_999_995, 10**10), "10"),  # a tie, to the even neighbour
+        (Fraction(99_999_999_985, 10**10), "9.999999998"),  # a tie, down to even
+        (Fraction(999_999_999_996), "1e+12"),
+        (Fraction(99_999_999_996, 10**15), "0.0001"),
+        (Fraction(123_456_789_012), "1.23456789e+11"),
+        (Fraction(1, 3), "0.3333333333"),
+    ],
+)
+def test_ten_significant_digits(value: Fraction, text: str) -> None:
+    assert format_significant(value) == text
 
 
 def _linear_shortest_digits(value: Fraction) -> int:
