@@ -10,6 +10,7 @@ payer "paid" for a rolled-back batch is the bug this guards against.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -91,13 +92,19 @@ async def assert_nothing_moved(ledger: Ledger, before: tuple[int, int, int, int]
     assert report.ok, report.problems
 
 
-async def test_a_payment_whose_commit_fails_reports_an_error(tripped_ledger: Ledger) -> None:
+async def test_a_payment_whose_commit_fails_reports_an_error(
+    tripped_ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
     """A batch of payments only: statements on the event loop, COMMIT on the thread."""
     ledger = tripped_ledger
     before = stored_state(ledger.config.database.path)
-    with pytest.raises(LurkcoinError) as failed:
+    with caplog.at_level(logging.ERROR, logger="lurkcoin"), pytest.raises(LurkcoinError) as failed:
         await pay(ledger, TRIPWIRE_AMOUNT)
-    assert failed.value.code == "ERR_INTERNALERROR"
+    # A bug, not a condition of the disk: a 500 (not a 503) and a traceback in the log.
+    assert (failed.value.code, failed.value.status) == ("ERR_INTERNALERROR", 500)
+    [record] = [r for r in caplog.records if r.name.startswith("lurkcoin")]
+    assert record.getMessage() == "write batch failed"
+    assert record.exc_info is not None and isinstance(record.exc_info[1], sqlite3.IntegrityError)
     await assert_nothing_moved(ledger, before)
     # The store recovers: the next payment commits.
     paid = await pay(ledger, 100)

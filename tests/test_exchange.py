@@ -51,7 +51,7 @@ def quote(
     def lookup(name: str) -> Any:  # the ledger's lookup by name, over these balances
         return servers.get(server_uid(name))
 
-    return payments.quote(lookup, source, target, amount, Rules(formula, MAX_SPEND))
+    return payments.quote(lookup, source, target, amount, Rules(formula, MAX_SPEND), with_fee=True)
 
 
 def initial_servers(golden: dict[str, Any]) -> dict[str, Server]:

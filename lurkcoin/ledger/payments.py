@@ -264,7 +264,7 @@ def quote(
     amount: int,
     rules: Rules,
     *,
-    with_fee: bool = True,
+    with_fee: bool,
 ) -> int:
     """The /v3/exchange_rates conversion from ``source``'s currency to ``target``'s.
 
