@@ -310,6 +310,26 @@ def test_failures_are_counted_against_the_clients_64() -> None:
     throttle.check_address(_request("2001:db8:1:5::1", []))  # another /64 is not
 
 
+def test_the_metrics_count_each_failure_that_blocks() -> None:
+    """blocks: failures that used up an address's or an account's last allowed one.
+
+    (The app checks both before it counts a login, so a blocked client's
+    later attempts are refused before they reach record_failure.)
+    """
+    throttle = LoginThrottle(2, 3, 60.0)
+    throttle.clock = lambda: 1000.0
+    outcomes = [throttle.record_failure("192.0.2.1", "alpha") for _ in range(3)]
+    assert [(f.address_now_blocked, f.account_now_blocked) for f in outcomes] == [
+        (False, False),
+        (True, False),  # the address's second failure
+        (True, True),  # the account's third
+    ]
+    assert throttle.blocks == {"address": 2, "account": 1}
+    throttle.record_failure("192.0.2.2", None)
+    throttle.record_failure("192.0.2.2", None)  # another address, no account named
+    assert throttle.blocks == {"address": 3, "account": 1}
+
+
 # -- the counter itself ---------------------------------------------------------------------
 
 
