@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -21,7 +22,16 @@ from lurkcoin.core.legacy_numbers import (
     round_binary,
     shortest,
 )
-from lurkcoin.core.legacy_text import go_quote, history_lines, history_quote, legacy_id
+from lurkcoin.core.legacy_text import (
+    go_quote,
+    history_lines,
+    history_quote,
+    legacy_id,
+    pending_entry_target,
+    simple_line,
+    transaction_text,
+    two_decimals,
+)
 from lurkcoin.core.money import AmountError
 from lurkcoin.models import Transaction
 
@@ -280,3 +290,48 @@ def test_a_v2_amount_too_large_to_be_money_says_so() -> None:
 )
 def test_remove_counts(text: str | None, count: int) -> None:
     assert parse_count(text) == count
+
+
+def test_the_spec_example_of_a_simple_line() -> None:
+    t = txn("Bravo", "Alpha", 1_000, source="bob", target="alice")
+    assert simple_line("1", t) == (
+        "1|640131|alice|10.00|[T5F5E1000-0000000A] \u00a410.00 (sent 10.00, received 10.00)"
+        ' - Transaction from "bob" on "Bravo" to "alice" on "Alpha".'
+    )
+
+
+def test_the_transaction_text_names_each_amount_and_quotes_each_name() -> None:
+    t = dataclasses.replace(
+        txn("Al pha", "Bravo", 123_456, source='say "hi"', target="b\u00a4b|x"),
+        sent_amount=-5,
+        received_amount=98_765,
+    )
+    assert transaction_text(t) == (
+        "[T5F5E1000-0000000A] \u00a41,234.56 (sent -0.05, received 987.65) - Transaction"
+        ' from "say \\"hi\\"" on "Al pha" to "b\u00a4b|x" on "Bravo".'
+    )
+    # In the simple line "¤" becomes "_" in the user name, then "|" becomes "/" in both.
+    assert simple_line("0.5", t) == (
+        "0.5|640131|b_b/x|987.65|[T5F5E1000-0000000A] \u00a41,234.56 (sent -0.05, received"
+        ' 987.65) - Transaction from "say \\"hi\\"" on "Al pha" to "b\u00a4b/x" on "Bravo".'
+    )
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [
+        (0, "0.00"),
+        (5, "0.05"),
+        (-50, "-0.50"),
+        (100, "1.00"),
+        (123_456, "1234.56"),
+        (-123_456, "-1234.56"),
+    ],
+)
+def test_two_decimals(cents: int, text: str) -> None:
+    assert two_decimals(cents) == text
+
+
+def test_a_pending_entry_names_its_user_without_the_currency_sign() -> None:
+    assert pending_entry_target("\u00a4rich\u00a4") == "_rich_"
+    assert pending_entry_target("a|b") == "a|b"  # only the simple line replaces "|"
