@@ -75,6 +75,8 @@ def test_a_payment_and_its_refund_conserve_every_cent(amount: int, bps: int) -> 
 def test_fee_examples() -> None:
     assert [fee_for(a, 250) for a in (39, 40, 80, 1000, 100_000)] == [0, 1, 2, 25, 2500]
     assert fee_for(1000, 0) == 0 and fee_for(0, 10_000) == 0 and fee_for(1000, 10_000) == 1000
+    assert fee_for(1, 10_000) == 1  # the smallest amount pays a whole fee too
+    assert fee_for(-400, 250) == 0 and fee_for(400, -250) == 0  # never a negative fee
     assert [describe_fee(b) for b in (0, 1, 25, 150, 10_000)] == [
         "0 bp (0%)",
         "1 bp (0.01%)",
@@ -83,8 +85,12 @@ def test_fee_examples() -> None:
         "10000 bp (100%)",
     ]
     for bad in (-1, MAX_FEE_BPS + 1):
-        with pytest.raises(LurkcoinError):
+        with pytest.raises(LurkcoinError) as refused:
             check_fee_bps(bad)
+        assert refused.value.code == "ERR_INVALIDREQUEST"
+        assert refused.value.message == "An exchange fee is 0 to 10000 basis points."
+    check_fee_bps(0)
+    check_fee_bps(MAX_FEE_BPS)
 
 
 @given(

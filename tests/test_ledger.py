@@ -519,3 +519,31 @@ async def test_a_failed_operation_leaves_nothing_in_the_batch_rollup(ledger: Led
     assert ledger.require_server("bravo").balance == 300
     report = await ledger.check()
     assert report.ok, report.problems  # the rollup counts two payments, not three
+
+
+async def test_the_writer_checks_again_what_may_have_changed_since_the_request_was_checked(
+    ledger: Ledger,
+) -> None:
+    """A payment is checked in memory, then again inside its transaction: a server
+    deleted in between (source or target) refuses it there, and nothing moves."""
+    await ledger.create_server("Alpha", balance=10_000)
+    await ledger.create_server("Bravo")
+    alpha_id = ledger.require_server("alpha").id
+
+    async def pay_in_writer(source_id: int, target: str) -> None:
+        request = PaymentRequest(source_id, "ann", "bob", target, 700, False, None)
+        await ledger.store.write(
+            lambda tx: payments.pay(tx, req=request, rules=ledger.rules, now=int(time.time()))
+        )
+
+    for source_id, target, code in (
+        (alpha_id, "Gone", "ERR_SERVERNOTFOUND"),
+        (10_000, "Bravo", "ERR_INVALIDLOGIN"),
+    ):
+        with pytest.raises(LurkcoinError) as refused:
+            await pay_in_writer(source_id, target)
+        assert refused.value.code == code
+    assert ledger.require_server("alpha").balance == 10_000
+    await pay_in_writer(alpha_id, "bravo")  # found by uid, whatever the spelling
+    assert ledger.require_server("bravo").balance == 700
+    await assert_clean(ledger)
