@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -267,3 +268,29 @@ async def test_a_deleted_server_gets_no_read_key(ledger: Ledger) -> None:
     with pytest.raises(LurkcoinError) as refused:
         await ledger.create_api_key(alpha, ["balance"])
     assert refused.value.code == "ERR_SERVERNOTFOUND"
+
+
+async def test_only_the_operator_grants_the_explorer_scope(ledger: Ledger) -> None:
+    alpha, _ = await ledger.create_server("Alpha")
+    with pytest.raises(LurkcoinError):
+        await ledger.create_api_key(alpha, ["explorer"])  # a server asking for itself
+    key, _ = await ledger.create_api_key(alpha, ["explorer", "balance"], operator=True)
+    assert key.scopes == {"explorer", "balance"}
+    with pytest.raises(LurkcoinError) as refused:
+        await ledger.create_api_key(alpha, ["admin"], operator=True)
+    assert refused.value.message == (
+        "Scopes must be a non-empty subset of balance, explorer, history, pending."
+    )
+
+
+async def test_the_access_log_names_the_account_a_key_or_a_login_belongs_to(
+    bank: Bank, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with bank.client() as client:
+        key = await make_key(client, bank, ["balance"])
+        caplog.clear()  # the key's creation is logged too, when INFO is already on
+        with caplog.at_level(logging.INFO, logger="lurkcoin.access"):
+            assert (await client.call("GET", "/v3/balance", key_auth(key))).status == 200
+            assert (await client.call("GET", "/v3/balance", bank.auth("Bravo"))).status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "lurkcoin.access"]
+    assert [line.rsplit(" account=", 1)[1] for line in lines] == ["alpha", "bravo"]

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,31 @@ def test_the_type_gate_refuses_a_light_operation_that_is_not_light(tmp_path: Pat
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert '"LightTx" has no attribute "active_api_keys"' in result.stdout, result.stdout
+
+
+async def test_a_light_batch_runs_its_statements_on_the_event_loop(tmp_path: Path) -> None:
+    """Payments (light) run on the loop's thread and only COMMIT on the writer thread;
+    anything else runs whole on the writer thread."""
+    ledger = await Ledger.open(config(tmp_path))
+    try:
+        ran_on: list[threading.Thread] = []
+        await ledger.store.write_light(lambda tx: ran_on.append(threading.current_thread()))
+        await ledger.store.write(lambda tx: ran_on.append(threading.current_thread()))
+        assert ran_on[0] is threading.current_thread()
+        assert ran_on[1] is not threading.current_thread()
+    finally:
+        await ledger.close()
+
+
+async def test_a_batch_holds_at_most_max_batch_operations(tmp_path: Path) -> None:
+    ledger = await Ledger.open(config(tmp_path))
+    try:
+        store = ledger.store
+        store.max_batch = 2
+        batches_before, operations_before = store.batches, store.batched_operations
+        # Queued in one turn of the loop, before the writer wakes: 2 + 2 + 1.
+        await asyncio.gather(*(store.write_light(lambda tx: None) for _ in range(5)))
+        assert store.batched_operations - operations_before == 5
+        assert store.batches - batches_before == 3
+    finally:
+        await ledger.close()

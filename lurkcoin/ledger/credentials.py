@@ -51,7 +51,7 @@ def create_api_key(
     scopes: frozenset[str],
     label: str,
     now: int,
-    operator: bool = False,
+    operator: bool,
 ) -> list[ApiKey]:
     """Store a new key; returns every active key (for the in-memory map).
 
