@@ -14,7 +14,7 @@ from auth_helpers import Bank, basic, start_bank
 from live_server import StartServer
 
 from lurkcoin.core.names import MAX_USERNAME_LENGTH
-from lurkcoin.ledger.pay_order import PAY_ORDER, Step
+from lurkcoin.ledger.pay_order import PAY_ORDER, TOO_LARGE, PaymentDraft, Step
 
 LONG = "x" * (MAX_USERNAME_LENGTH + 1)
 BAD_KEY = "k" * 300  # over 255 characters
@@ -79,3 +79,9 @@ async def test_the_first_failing_position_answers(
         assert used.status == 200, used.body
         reply = await client.call("POST", "/v3/pay", auth, body=body, headers=headers)
     assert reply.error == expected
+
+
+def test_a_draft_shows_an_unrepresentable_amount_by_name() -> None:
+    """What a log line or a failing assertion prints for a draft with a huge amount."""
+    draft = PaymentDraft("a", "b", "Bravo", TOO_LARGE, False, None)
+    assert "amount=TOO_LARGE" in repr(draft)
