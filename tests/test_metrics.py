@@ -98,7 +98,10 @@ async def test_request_payment_writer_backlog_throttle_and_process_metrics_move(
     assert moved("lurkcoin_webhook_outbox_depth")
     assert moved("lurkcoin_webhook_outbox_oldest_due_age_seconds")
     assert moved("lurkcoin_login_throttle_blocks_total", kind="address")
-    assert moved("process_cpu_seconds_total")
+    # The process collector is there and counts (in 10 ms ticks: a warm process can
+    # serve these few requests within one tick, so "moved" would be load-dependent).
+    cpu = "process_cpu_seconds_total"
+    assert value(after, cpu) >= value(before, cpu) > 0
     if not config.database.url:  # SQLite's file; PostgreSQL has its own
         assert moved("lurkcoin_wal_bytes")
         assert value(after, "lurkcoin_database_bytes") > 0
