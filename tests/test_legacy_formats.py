@@ -8,9 +8,12 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lurkcoin.core.legacy_numbers import (
     InvalidNumber,
+    _decimal_exponent,
     displayed_rate,
     format_significant,
     multiplier_text,
@@ -335,3 +338,43 @@ def test_two_decimals(cents: int, text: str) -> None:
 def test_a_pending_entry_names_its_user_without_the_currency_sign() -> None:
     assert pending_entry_target("\u00a4rich\u00a4") == "_rich_"
     assert pending_entry_target("a|b") == "a|b"  # only the simple line replaces "|"
+
+
+fractions = st.fractions(min_value=Fraction(1, 10**30), max_value=Fraction(10**30)).filter(
+    lambda f: f > 0
+)
+
+
+def _ulp(value: Fraction) -> Fraction:
+    """The spacing of 64-bit significands at ``value`` (> 0)."""
+    exponent = value.numerator.bit_length() - value.denominator.bit_length()
+    while Fraction(2) ** exponent > value:
+        exponent -= 1
+    while Fraction(2) ** (exponent + 1) <= value:
+        exponent += 1
+    return Fraction(2) ** (exponent - 63)
+
+
+@given(fractions)
+def test_round_binary_is_the_nearest_64_bit_value(value: Fraction) -> None:
+    rounded = round_binary(value)
+    ulp = _ulp(rounded) if rounded < value else _ulp(value)
+    significand = rounded / _ulp(rounded)
+    assert significand.denominator == 1 and significand.numerator < 2**64
+    assert abs(rounded - value) <= ulp / 2
+    assert round_binary(-value) == -rounded
+
+
+@given(fractions)
+def test_the_decimal_exponent_brackets_the_value(value: Fraction) -> None:
+    k = _decimal_exponent(value)
+    assert Fraction(10) ** k <= value < Fraction(10) ** (k + 1)
+
+
+def test_round_binary_at_its_edges() -> None:
+    # 65 bits before rounding, the first quotient: one shift more, not a 65-bit result.
+    assert round_binary(Fraction(2**66 + 3, 4)) == 2**64
+    assert round_binary(Fraction(2**64 - 1)) == 2**64 - 1  # 64 bits exactly: kept
+    assert round_binary(Fraction(-1, 10)) == -round_binary(Fraction(1, 10)) < 0
+    assert [_decimal_exponent(Fraction(10) ** k) for k in (-3, 0, 1, 2, 30)] == [-3, 0, 1, 2, 30]
+    assert format_significant(Fraction(100)) == "100" and shortest(Fraction(1000)) == "1000"

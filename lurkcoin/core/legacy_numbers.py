@@ -120,12 +120,10 @@ def _format_g(digits: str, point: int, eprec: int) -> str:
 
 def _decimal_exponent(value: Fraction) -> int:
     """k with 10**k <= value < 10**(k+1), for value > 0."""
+    # With a digits above the fraction bar and b below, the value lies in
+    # [10**(a-b-1), 10**(a-b+1)): k is a - b or one less.
     k = len(str(value.numerator)) - len(str(value.denominator))
-    while Fraction(10) ** k > value:
-        k -= 1
-    while Fraction(10) ** (k + 1) <= value:
-        k += 1
-    return k
+    return k - 1 if Fraction(10) ** k > value else k
 
 
 def format_significant(value: Fraction, digits: int = TEN_DIGITS) -> str:
@@ -147,20 +145,24 @@ def round_binary(value: Fraction) -> Fraction:
         return value
     sign = -1 if value < 0 else 1
     n, d = abs(value.numerator), value.denominator
+    # With a bits above the fraction bar and b below, n/d lies in
+    # [2**(a-b-1), 2**(a-b+1)), so q has 64 or 65 bits: at most one more shift.
     shift = _SIGNIFICAND_BITS - (n.bit_length() - d.bit_length())
-    while True:
-        num, den = (n << shift, d) if shift >= 0 else (n, d << -shift)
-        q, r = divmod(num, den)
-        if q >= 1 << _SIGNIFICAND_BITS:
-            shift -= 1
-        elif q < 1 << (_SIGNIFICAND_BITS - 1):
-            shift += 1
-        else:
-            break
+    q, r, den = _shifted_quotient(n, d, shift)
+    if q >= 1 << _SIGNIFICAND_BITS:
+        shift -= 1
+        q, r, den = _shifted_quotient(n, d, shift)
     if 2 * r > den or (2 * r == den and q & 1):
         q += 1
     scale = Fraction(1 << shift) if shift >= 0 else Fraction(1, 1 << -shift)
     return sign * Fraction(q) / scale
+
+
+def _shifted_quotient(n: int, d: int, shift: int) -> tuple[int, int, int]:
+    """Quotient and remainder of n * 2**shift / d, and the divisor they are over."""
+    num, den = (n << shift, d) if shift >= 0 else (n, d << -shift)
+    q, r = divmod(num, den)
+    return q, r, den
 
 
 def _reads_back(value: Fraction, k: int, digits: int) -> int | None:
