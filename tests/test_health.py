@@ -86,6 +86,9 @@ async def test_a_full_database_answers_503_keeps_reads_and_resumes_by_itself(
         assert ready.body.startswith("not ready: the disk is full")
         metrics = await client.call("GET", "/metrics")
         assert "\nlurkcoin_writes_failing 1.0\n" in metrics.body
+        # The probe an operator's tooling runs says why, too.
+        blocked = await ledger.writes_blocked()
+        assert blocked is not None and blocked.startswith("the disk is full"), blocked
         await asyncio.sleep(0.7)  # several failed recovery probes: still one line
 
         # Space returns: no client writes, yet the server is ready again by itself.
@@ -101,7 +104,8 @@ async def test_a_full_database_answers_503_keeps_reads_and_resumes_by_itself(
         paid.append(str(body["result"]["id"]))  # type: ignore[index]
 
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("lurkcoin")]
-    assert len([m for m in messages if "are failing: the disk is full" in m]) == 1, messages
+    [failing] = [m for m in messages if "are failing: the disk is full" in m]
+    assert "(database or disk is full)" in failing, failing  # with SQLite's own words
     assert len([m for m in messages if "succeed again" in m]) == 1, messages
     assert all(r.exc_info is None for r in caplog.records), "no traceback for a full disk"
     # Nothing acknowledged was lost, nothing refused was half-done.
