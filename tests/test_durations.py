@@ -31,5 +31,7 @@ def test_durations(text: str, seconds: int) -> None:
     "text", ["d", "1y", "1.5h", "-1h", "1h30m", "1000000000000", "h1", "1 h h", "１h"]
 )
 def test_what_is_not_a_duration(text: str) -> None:
-    with pytest.raises(ValueError, match="expected a duration"):
+    with pytest.raises(
+        ValueError, match=r"^expected a duration such as \"30d\", \"12h\", \"90m\" or \"45s\"$"
+    ):
         parse_duration(text)

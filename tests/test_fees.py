@@ -6,6 +6,7 @@ The HTTP API, the CLI and the console's side of fees are in test_fees_api.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import tempfile
 from importlib.resources import as_file
@@ -323,3 +324,25 @@ async def test_a_ledger_from_before_fees_migrates_with_everything_at_zero(tmp_pa
         assert (await ledger.check()).ok
     finally:
         await ledger.close()
+
+
+@pytest.mark.sqlite_only  # edits the SQLite file behind the ledger's back
+async def test_a_damaged_ledger_without_its_fee_account_refuses_fee_payments_and_says_why(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    await ledger.create_server("Alpha", balance=10_000)
+    await ledger.create_server("Bravo", balance=0)
+    await ledger.set_fee("Bravo", 250)
+    conn = sqlite3.connect(ledger.config.database.path)
+    try:
+        conn.execute("DELETE FROM servers WHERE uid = '@fees'")  # no postings yet: no FK stops it
+        conn.commit()
+    finally:
+        conn.close()
+    with caplog.at_level(logging.ERROR, logger="lurkcoin"), pytest.raises(LurkcoinError) as failed:
+        await _pay(ledger, "Alpha", "Bravo", 1000)
+    assert failed.value.code == "ERR_INTERNALERROR"
+    [record] = [r for r in caplog.records if r.name.startswith("lurkcoin")]
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "the fee account is missing"
+    assert ledger.require_server("alpha").balance == 10_000  # nothing moved

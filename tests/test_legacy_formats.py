@@ -378,3 +378,4 @@ def test_round_binary_at_its_edges() -> None:
     assert round_binary(Fraction(-1, 10)) == -round_binary(Fraction(1, 10)) < 0
     assert [_decimal_exponent(Fraction(10) ** k) for k in (-3, 0, 1, 2, 30)] == [-3, 0, 1, 2, 30]
     assert format_significant(Fraction(100)) == "100" and shortest(Fraction(1000)) == "1000"
+    assert shortest(Fraction(12_000_000)) == "1.2e+07"  # two digits in the exponent form

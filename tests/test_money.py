@@ -194,6 +194,7 @@ def test_format_balance_matches_python_grouping(cents: int) -> None:
         ("1e" + "0" * 40 + "2", 10_000),  # leading zeros make no exponent too long
         ("1e0_0_0_0_0_0_0_2", 10_000),  # nor do "_" between them
         ("0" * 4000 + "1", 100),  # nor leading zeros a number too large
+        ("1" + "_0" * 3999, 10**4001),  # nor "_" between its digits
         ("1_23e-4", 1),  # an exponent that moves the point across a "_"
         ("1_0e-3", 1),
     ],
