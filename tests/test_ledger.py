@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import sqlite3
@@ -496,7 +497,9 @@ async def test_transaction_ids_are_time_and_eight_hex_digits(ledger: Ledger) -> 
         assert re.fullmatch(r"T[0-9A-F]{8}-[0-9A-F]{8}", txn_id), txn_id
 
 
-async def test_a_failed_operation_leaves_nothing_in_the_batch_rollup(ledger: Ledger) -> None:
+async def test_a_failed_operation_leaves_nothing_in_the_batch_rollup(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
     """The daily rollup is written once per batch, before COMMIT: an operation that fails
     after recording a payment takes its increments back with its SAVEPOINT."""
     await ledger.create_server("Alpha", balance=10_000)
@@ -509,13 +512,18 @@ async def test_a_failed_operation_leaves_nothing_in_the_batch_rollup(ledger: Led
         payments.pay(tx, req=request, rules=ledger.rules, now=int(time.time()))
         raise RuntimeError("boom")
 
-    results = await asyncio.gather(
-        pay(ledger, "alpha", "bravo", 100),
-        ledger.store.write(pay_then_fail),
-        pay(ledger, "alpha", "bravo", 200),
-        return_exceptions=True,
-    )
-    assert isinstance(results[1], LurkcoinError)
+    with caplog.at_level(logging.ERROR, logger="lurkcoin"):
+        results = await asyncio.gather(
+            pay(ledger, "alpha", "bravo", 100),
+            ledger.store.write(pay_then_fail),
+            pay(ledger, "alpha", "bravo", 200),
+            return_exceptions=True,
+        )
+    # A bug in an operation: the caller gets a 500, the log the traceback.
+    assert isinstance(results[1], LurkcoinError) and results[1].code == "ERR_INTERNALERROR"
+    [record] = [r for r in caplog.records if r.name.startswith("lurkcoin")]
+    assert record.getMessage() == "operation failed"
+    assert record.exc_info is not None and str(record.exc_info[1]) == "boom"
     assert ledger.require_server("bravo").balance == 300
     report = await ledger.check()
     assert report.ok, report.problems  # the rollup counts two payments, not three
