@@ -379,3 +379,12 @@ def test_round_binary_at_its_edges() -> None:
     assert [_decimal_exponent(Fraction(10) ** k) for k in (-3, 0, 1, 2, 30)] == [-3, 0, 1, 2, 30]
     assert format_significant(Fraction(100)) == "100" and shortest(Fraction(1000)) == "1000"
     assert shortest(Fraction(12_000_000)) == "1.2e+07"  # two digits in the exponent form
+    # A power of ten that rounds down to 64 bits: the nearest short decimal is the
+    # power itself, one digit up ("1e+28", not "9.999…e+27").
+    assert [shortest(round_binary(Fraction(10) ** j)) for j in (-9, -3, -2, 28, 43)] == [
+        "1e-09",
+        "0.001",
+        "0.01",
+        "1e+28",
+        "1e+43",
+    ]
