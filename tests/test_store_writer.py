@@ -225,3 +225,24 @@ async def test_a_closed_store_refuses_writes_at_once(tmp_path: Path) -> None:
     await ledger.close()
     with pytest.raises(RuntimeError, match="^store is not open$"):
         await ledger.store.write(lambda tx: None)
+
+
+async def test_each_outcome_counts_the_operations_of_its_batch(tmp_path: Path) -> None:
+    """BatchOutcome.size feeds the batch-size histogram: a batch's operations, on each
+    path (light, thread, after another process's commit), and 0 for a mere reload."""
+    ledger = await Ledger.open(config(tmp_path))
+    other = sqlite3.connect(str(tmp_path / "w.db"), isolation_level=None)
+    try:
+        outcomes: list[BatchOutcome] = []
+        ledger.on_commit(outcomes.append)
+        await asyncio.gather(*(ledger.store.write_light(lambda tx: None) for _ in range(3)))
+        await ledger.store.write(lambda tx: None)
+        other.execute("UPDATE servers SET updated_at = updated_at + 1")  # another process commits
+        await ledger.store.write_light(lambda tx: None)  # our next batch reloads everything
+        other.execute("UPDATE servers SET updated_at = updated_at + 1")
+        assert await ledger.refresh_if_changed()  # a reload between batches: no batch
+        assert [o.size for o in outcomes] == [3, 1, 1, 0]
+        assert [o.full for o in outcomes] == [False, False, True, True]
+    finally:
+        other.close()
+        await ledger.close()
