@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 
 from lurkcoin.core.errors import LurkcoinError
-from lurkcoin.ledger import audit, payments
+from lurkcoin.ledger import audit, base, payments
 from lurkcoin.ledger.audit import Actor, ChainBreak
 from lurkcoin.ledger.base import LedgerBase
 from lurkcoin.ledger.check import rollup_messages
@@ -60,7 +60,7 @@ class ConsoleMixin(LedgerBase):
         wanted = list(ids)
         _need_reason(reason)
         return await self.change(
-            lambda tx: payments.acknowledge(tx, server.id, wanted, int(time.time())),
+            lambda tx: payments.acknowledge(tx, server.id, wanted, base.unix_now()),
             action="force-acknowledge",
             actor=actor,
             server_id=server.id,
@@ -75,7 +75,7 @@ class ConsoleMixin(LedgerBase):
         wanted = list(ids)
         _need_reason(reason)
         return await self.change(
-            lambda tx: payments.reject(tx, server.id, wanted, int(time.time())),
+            lambda tx: payments.reject(tx, server.id, wanted, base.unix_now()),
             action="force-reject",
             actor=actor,
             server_id=server.id,
@@ -173,7 +173,7 @@ class ConsoleMixin(LedgerBase):
         self, server_id: int, days: int, today: int | None = None
     ) -> list[DailyTotals]:
         """The last ``days`` days of the rollup (0: every server), a zero row for quiet days."""
-        last = int(time.time()) // DAY if today is None else today
+        last = base.unix_now() // DAY if today is None else today
         first = last - days + 1
         found = {d.day: d for d in await sql.daily_totals(self._reader(), server_id, first, last)}
         return [found.get(day, DailyTotals(day, 0, 0, 0, 0)) for day in range(first, last + 1)]

@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Sequence
 
 from lurkcoin.core.errors import LurkcoinError
 from lurkcoin.core.names import server_uid
-from lurkcoin.ledger import accounts, audit, credentials
+from lurkcoin.ledger import accounts, audit, base, credentials
 from lurkcoin.ledger.audit import Actor
 from lurkcoin.ledger.base import LedgerBase
 from lurkcoin.ledger.tokens import hash_token, new_token
@@ -83,7 +82,7 @@ class OnboardingMixin(LedgerBase):
         uid = server_uid(name)
         secret = new_request_secret()
         cap = self.config.onboarding.max_pending
-        now = int(time.time())
+        now = base.unix_now()
 
         def run(tx: WriteTx) -> AccountRequest:
             if tx.server_by_uid(uid) is not None:
@@ -138,7 +137,7 @@ class OnboardingMixin(LedgerBase):
         who = (actor or self.default_actor).who
 
         def run(tx: WriteTx) -> Server:
-            now = int(time.time())
+            now = base.unix_now()
             request = _waiting(tx, request_id)
             server = accounts.create_server(
                 tx,
@@ -183,7 +182,7 @@ class OnboardingMixin(LedgerBase):
         who = actor or self.default_actor
 
         def run(tx: WriteTx) -> AccountRequest:
-            now = int(time.time())
+            now = base.unix_now()
             request = _waiting(tx, request_id)
             sql.decide(
                 tx,
@@ -217,7 +216,7 @@ class OnboardingMixin(LedgerBase):
             secret_hash(secret).encode(), request.secret_hash.encode()
         ):
             raise LurkcoinError("ERR_REQUESTNOTFOUND")
-        refusal = claim_refusal(request, int(time.time()))
+        refusal = claim_refusal(request, base.unix_now())
         if refusal is not None:  # answered from a read: polling costs the writer nothing
             raise refusal
         token = new_token()
@@ -226,7 +225,7 @@ class OnboardingMixin(LedgerBase):
         assert server_id is not None
 
         def run(tx: WriteTx) -> Server:
-            now = int(time.time())
+            now = base.unix_now()
             current = sql.by_id(tx, request_id)
             assert current is not None
             refusal = claim_refusal(current, now)
