@@ -435,8 +435,8 @@ _SERVICE_LINK_NAME = re.compile(
 _SERVICE_LINK_URL = re.compile(r"(?:tcp|udp|sctp)://[^\s/]+:\d+")
 
 
-def _is_service_link(var: str, value: str) -> bool:
-    name = var[len(ENV_PREFIX) :]
+def _is_service_link(name: str, value: str) -> bool:
+    """``name``: the variable's name after LURKCOIN_."""
     if _SERVICE_LINK_NAME.fullmatch(name):
         return True
     return name.endswith("PORT") and _SERVICE_LINK_URL.fullmatch(value) is not None
@@ -448,9 +448,10 @@ def _apply_env(config: Config, environ: Mapping[str, str]) -> None:
     for var, value in sorted(environ.items()):
         if not var.startswith(ENV_PREFIX) or var == CONFIG_FILE_VARIABLE:
             continue
-        rest = var[len(ENV_PREFIX) :].lower()
+        name = var[len(ENV_PREFIX) :]
+        rest = name.lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)
-        if section is None or _is_service_link(var, value):
+        if section is None or _is_service_link(name, value):
             # Not ours: Kubernetes injects LURKCOIN_PORT, LURKCOIN_SERVICE_HOST...
             # into every pod beside a Service named lurkcoin, and scripts export
             # their own. A typo inside one of our sections is still refused.
