@@ -62,7 +62,7 @@ class Ledger(AccountChanges, BackupOps, ConsoleMixin, OnboardingMixin):
         self.cache = ServerCache()
         self.store.on_commit.append(self.cache.apply)
         self.store.on_commit.append(self._reload_api_keys)
-        self._api_keys: dict[bytes, ApiKey] = {}
+        self._api_keys = {}
         # The public explorer's read-only queries.
         self.explorer = Explorer(self)
         # Whom the audit log names for a change made without an explicit actor:
